@@ -1,0 +1,9 @@
+from . import controllers
+from . import fields
+from . import models
+from . import wizards
+from . import jobrunner
+from .post_init_hook import post_init_hook
+
+# shortcut
+from .job import identity_exact

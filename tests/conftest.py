@@ -1,0 +1,121 @@
+"""Session set-up of the queue_job test suite: real Odoo 15.0, real PostgreSQL.
+
+The suite refuses to run (it never skips) when Odoo 15.0 or PostgreSQL is not
+available. It creates a scratch database with ``queue_job`` and the test addon
+``test_queue_job`` installed, configures Odoo in-process for it (so Odoo's own
+``TransactionCase`` classes run under pytest), and drops it at the end.
+
+Environment variables:
+
+* ``QUEUE_JOB_TEST_DB``: reuse (or create, and keep) this database instead of
+  a fresh one; the modules are updated at start. Handy while developing.
+* ``ODOO_ADDONS_PATH``: Odoo's addons directories, when not next to the
+  ``odoo`` package.
+"""
+import os
+import threading
+
+import pytest
+
+from harness import database, odoo_runtime
+from harness.server import OdooServer
+
+_state = {}
+
+
+def pytest_configure(config):
+    try:
+        odoo = odoo_runtime.import_odoo()
+        addons_path = odoo_runtime.odoo_addons_paths(odoo)
+    except odoo_runtime.RuntimeMissing as exc:
+        pytest.exit("queue_job tests cannot run: %s" % exc, returncode=3)
+    reuse = os.environ.get("QUEUE_JOB_TEST_DB")
+    db_name = reuse or database.unique_db_name()
+    odoo.tools.config.parse_config(
+        [
+            "--addons-path=%s" % ",".join(addons_path),
+            "--database=%s" % db_name,
+            "--db-filter=^%s$" % db_name,
+            "--log-level=warn",
+            "--without-demo=all",
+            "--max-cron-threads=0",
+        ]
+    )
+    try:
+        odoo_runtime.check_postgresql(odoo)
+    except odoo_runtime.RuntimeMissing as exc:
+        pytest.exit("queue_job tests cannot run: %s" % exc, returncode=3)
+    _state.update(odoo=odoo, addons_path=addons_path, db=db_name, reuse=reuse)
+
+
+def pytest_sessionstart(session):
+    odoo, db = _state["odoo"], _state["db"]
+    exists = database.database_exists(odoo, db)
+    try:
+        database.install_modules(odoo, db, _state["addons_path"], update=exists)
+    except RuntimeError as exc:
+        pytest.exit("queue_job tests cannot run: %s" % exc, returncode=3)
+    # What Odoo's own test runner sets: mails are not really sent, etc.
+    threading.current_thread().testing = True
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _state.get("db") and not _state.get("reuse"):
+        database.drop_database(_state["odoo"], _state["db"])
+
+
+@pytest.fixture(scope="session")
+def odoo():
+    return _state["odoo"]
+
+
+@pytest.fixture(scope="session")
+def db_name():
+    return _state["db"]
+
+
+@pytest.fixture(scope="session")
+def addons_path():
+    return _state["addons_path"]
+
+
+@pytest.fixture
+def committed_env(odoo, db_name):
+    """Factory of committed environments on the test database (see harness)."""
+
+    def factory(uid=None, context=None, db=None):
+        return database.committed_env(odoo, db or db_name, uid=uid, context=context)
+
+    return factory
+
+
+@pytest.fixture
+def odoo_server_factory(db_name, addons_path):
+    """Start real Odoo servers; all of them are stopped at teardown."""
+    servers = []
+
+    def factory(**kwargs):
+        kwargs.setdefault("db", db_name)
+        kwargs.setdefault("addons_path", addons_path)
+        server = OdooServer(**kwargs)
+        servers.append(server)
+        return server.start()
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def scratch_database(odoo, addons_path):
+    """Factory of extra databases, dropped at teardown."""
+    created = []
+
+    def factory(modules=database.DEFAULT_MODULES, prefix="qjx"):
+        name = database.unique_db_name(prefix)
+        created.append(name)
+        return database.create_database(odoo, name, addons_path, modules)
+
+    yield factory
+    for name in created:
+        database.drop_database(odoo, name)

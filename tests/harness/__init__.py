@@ -1,0 +1,1 @@
+"""Test harness: locate Odoo, manage scratch databases and real servers."""
