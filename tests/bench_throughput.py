@@ -1,0 +1,452 @@
+"""Benchmark: where each millisecond of a queue job goes.
+
+Not part of the test run (pytest collects ``test_*.py`` only). It creates a
+scratch database, starts a real prefork Odoo server with the job runner, and
+prints, for each scenario:
+
+* throughput: jobs/s and wall time for N trivial jobs;
+* CPU ms per job, split between the HTTP workers, the runner process and
+  PostgreSQL (live backends plus the backends that exited, read from the
+  postmaster's reaped-children counters);
+* new PostgreSQL connections and committed transactions per job
+  (``pg_stat_database``), and SQL statements per job on the job database and
+  on ``postgres`` (from PostgreSQL's statement log, in a separate short run
+  because logging costs time);
+* latency from enqueue commit to the ``done`` notification at low load;
+* ``with_delay()`` cost per job, one by one and in bulk.
+
+Usage (with the Python of an Odoo 15.0 installation)::
+
+    python tests/bench_throughput.py [--jobs 2000] [--channels root:2]
+        [--workers 2] [--latency-jobs 100] [--keep-db]
+
+CPU figures include whatever else the machine runs at the same time: run it
+on a quiet machine.
+"""
+import argparse
+import json
+import os
+import re
+import select
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import database, odoo_runtime  # noqa: E402
+from harness.server import OdooServer  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid, children=False):
+    """utime+stime of ``pid`` (plus its reaped children when asked)."""
+    with open("/proc/%s/stat" % pid) as stat_file:
+        fields = stat_file.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (3rd field of stat): utime is field 14.
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    total = utime + stime + ((cutime + cstime) if children else 0)
+    return total / CLOCK_TICKS
+
+
+def proc_title(pid):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as cmd:
+            return cmd.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def proc_children(ppid):
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat_file:
+                fields = stat_file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            children.append(int(entry))
+    return children
+
+
+class CpuProbe:
+    """CPU seconds of the Odoo server group and of PostgreSQL, by role."""
+
+    def __init__(self, server, postmaster_pid):
+        self.server = server
+        self.postmaster_pid = postmaster_pid
+
+    def sample(self):
+        roles = {"http": 0.0, "runner": 0.0, "odoo_other": 0.0, "postgresql": 0.0}
+        master = self.server.process.pid
+        roles["odoo_other"] += proc_cpu_seconds(master)
+        for pid in self.server.child_pids():
+            title = proc_title(pid)
+            try:
+                cpu = proc_cpu_seconds(pid)
+            except OSError:
+                continue
+            if "WorkerJobRunner" in title:
+                roles["runner"] += cpu
+            elif "WorkerHTTP" in title:
+                roles["http"] += cpu
+            else:
+                roles["odoo_other"] += cpu
+        # Backends that exited are accounted in the postmaster's cutime.
+        roles["postgresql"] = proc_cpu_seconds(self.postmaster_pid, children=True)
+        for pid in proc_children(self.postmaster_pid):
+            try:
+                roles["postgresql"] += proc_cpu_seconds(pid)
+            except OSError:
+                continue
+        return roles
+
+    @staticmethod
+    def delta(before, after):
+        return {key: after[key] - before[key] for key in before}
+
+
+def pg_counters(conn, db):
+    with conn.cursor() as cr:
+        cr.execute(
+            "SELECT datname, xact_commit, sessions FROM pg_stat_database"
+            " WHERE datname IN (%s, 'postgres')",
+            (db,),
+        )
+        rows = {name: (commits, sessions) for name, commits, sessions in cr.fetchall()}
+    return rows
+
+
+def postmaster_pid(conn):
+    with conn.cursor() as cr:
+        cr.execute("SHOW data_directory")
+        data_dir = cr.fetchone()[0]
+    with open(os.path.join(data_dir, "postmaster.pid")) as pid_file:
+        return int(pid_file.readline())
+
+
+def enqueue(odoo, db, count, channel="root", bulk=False, quiet=False):
+    """Delay ``count`` trivial jobs in one transaction; return seconds spent.
+
+    ``quiet`` keeps this session's statements out of PostgreSQL's log.
+    """
+    registry = odoo.registry(db)
+    with registry.cursor() as cr:
+        if quiet:
+            cr.execute("SET log_statement = 'none'")
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        model = env["test.queue.job"]
+        start = time.perf_counter()
+        if bulk:
+            from odoo.addons.queue_job.delay import delay_many
+
+            delay_many(
+                [
+                    model.delayable(channel=channel).testing_method(i)
+                    for i in range(count)
+                ]
+            )
+        else:
+            for i in range(count):
+                model.with_delay(channel=channel).testing_method(i)
+        elapsed = time.perf_counter() - start
+    return elapsed
+
+
+def count_jobs(conn, db_state=None):
+    with conn.cursor() as cr:
+        if db_state:
+            cr.execute("SELECT count(*) FROM queue_job WHERE state = %s", (db_state,))
+        else:
+            cr.execute("SELECT count(*) FROM queue_job WHERE state <> 'done'")
+        return cr.fetchone()[0]
+
+
+def wait_all_done(conn, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_jobs(conn) == 0:
+            return time.monotonic()
+        time.sleep(0.02)
+    raise RuntimeError("jobs not done within %ss" % timeout)
+
+
+def clear_jobs(conn):
+    with conn.cursor() as cr:
+        cr.execute("DELETE FROM queue_job")
+
+
+def run_throughput(odoo, db, server, admin, job_conn, jobs, channel):
+    clear_jobs(job_conn)
+    probe = CpuProbe(server, postmaster_pid(admin))
+    counters_before = pg_counters(admin, db)
+    cpu_before = probe.sample()
+    start = time.monotonic()
+    enqueue_seconds = enqueue(odoo, db, jobs, channel=channel)
+    committed = time.monotonic()
+    end = wait_all_done(job_conn, timeout=600)
+    cpu = CpuProbe.delta(cpu_before, probe.sample())
+    counters_after = pg_counters(admin, db)
+    wall = end - committed
+    per_job = {k: v * 1000.0 / jobs for k, v in cpu.items()}
+    new_conns = sum(
+        counters_after[name][1] - counters_before[name][1] for name in counters_after
+    )
+    commits = counters_after[db][0] - counters_before[db][0]
+    return {
+        "jobs": jobs,
+        "enqueue_s": enqueue_seconds,
+        "total_s": end - start,
+        "wall_s": wall,
+        "jobs_per_s": jobs / wall,
+        "cpu_ms_per_job": per_job,
+        "cpu_ms_total_per_job": sum(per_job.values()),
+        "new_connections_per_job": new_conns / jobs,
+        "commits_per_job": commits / jobs,
+    }
+
+
+def run_latency(odoo, db, job_conn, count, interval=0.1):
+    clear_jobs(job_conn)
+    listen = job_conn
+    with listen.cursor() as cr:
+        cr.execute("LISTEN queue_job")
+    latencies = []
+    registry = odoo.registry(db)
+    for _i in range(count):
+        with registry.cursor() as cr:
+            env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+            job = env["test.queue.job"].with_delay().testing_method()
+            uuid = job.uuid
+        committed = time.perf_counter()
+        deadline = committed + 30
+        done_at = None
+        while done_at is None and time.perf_counter() < deadline:
+            if select.select([listen], [], [], 1.0)[0]:
+                listen.poll()
+                while listen.notifies:
+                    notify = listen.notifies.pop(0)
+                    payload = _parse_payload(notify.payload)
+                    if payload.get("uuid") == uuid and payload.get("state") == "done":
+                        done_at = time.perf_counter()
+        if done_at is None:
+            raise RuntimeError("job %s not done within 30 s" % uuid)
+        latencies.append((done_at - committed) * 1000.0)
+        time.sleep(interval)
+    with listen.cursor() as cr:
+        cr.execute("UNLISTEN queue_job")
+    latencies.sort()
+    return {
+        "count": count,
+        "p50_ms": statistics.median(latencies),
+        "p90_ms": latencies[int(len(latencies) * 0.9) - 1],
+        "max_ms": latencies[-1],
+    }
+
+
+def _parse_payload(payload):
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return {"uuid": payload}
+    return value if isinstance(value, dict) else {"uuid": payload}
+
+
+def run_statement_count(odoo, db, addons_path, args, admin, job_conn):
+    """Statements per job seen by PostgreSQL, by client role.
+
+    ``log_statement = all`` is set on the databases before a fresh server
+    starts (it applies to new sessions only); the enqueuing session turns it
+    off for itself, so only the runner's and the HTTP workers' statements are
+    counted. Runner backends are told apart by their ``application_name``.
+    """
+    with admin.cursor() as cr:
+        cr.execute("ALTER DATABASE \"%s\" SET log_statement = 'all'" % db)
+        cr.execute("ALTER DATABASE postgres SET log_statement = 'all'")
+    server = OdooServer(
+        db,
+        addons_path,
+        workers=args.workers,
+        env={"ODOO_QUEUE_JOB_CHANNELS": args.channels},
+        extra_args=["--log-level=warn"],
+        name="bench-sql",
+    )
+    try:
+        server.start()
+        clear_jobs(job_conn)
+        enqueue(odoo, db, 20, quiet=True)
+        wait_all_done(job_conn, timeout=120)
+        time.sleep(0.5)
+        marker_start = log_size(args.pg_log)
+        enqueue(odoo, db, args.statement_jobs, quiet=True)
+        wait_all_done(job_conn, timeout=300)
+        time.sleep(0.5)
+        marker_end = log_size(args.pg_log)
+        with admin.cursor() as cr:
+            cr.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                ("%queue_job%",),
+            )
+            runner_pids = {str(row[0]) for row in cr.fetchall()}
+    finally:
+        server.stop()
+        with admin.cursor() as cr:
+            cr.execute('ALTER DATABASE "%s" RESET log_statement' % db)
+            cr.execute("ALTER DATABASE postgres RESET log_statement")
+    counts = {"workers": 0, "runner": 0, "postgres_db": 0}
+    pattern = re.compile(r"\[(\d+)\] \S*@(\S+) LOG:  (?:statement|execute [^:]*):")
+    with open(args.pg_log, errors="replace") as log:
+        log.seek(marker_start)
+        for line in log.read(marker_end - marker_start).splitlines():
+            match = pattern.search(line)
+            if not match:
+                continue
+            pid, dbname = match.groups()
+            if dbname == "postgres":
+                counts["postgres_db"] += 1
+            elif dbname == db:
+                counts["runner" if pid in runner_pids else "workers"] += 1
+    return {name: value / args.statement_jobs for name, value in counts.items()}
+
+
+def log_size(path):
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def run_enqueue(odoo, db, job_conn, count):
+    clear_jobs(job_conn)
+    one_by_one = enqueue(odoo, db, count) * 1000.0 / count
+    clear_jobs(job_conn)
+    try:
+        bulk = enqueue(odoo, db, count, bulk=True) * 1000.0 / count
+    except ImportError:
+        bulk = None
+    clear_jobs(job_conn)
+    return {"with_delay_ms": one_by_one, "bulk_ms": bulk}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--channels", default="root:2")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latency-jobs", type=int, default=100)
+    parser.add_argument("--statement-jobs", type=int, default=200)
+    parser.add_argument(
+        "--pg-log", default="/var/log/postgresql/postgresql-15-main.log"
+    )
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+
+    odoo = odoo_runtime.import_odoo()
+    addons_path = odoo_runtime.odoo_addons_paths(odoo)
+    db = database.unique_db_name("qjbench")
+    odoo.tools.config.parse_config(
+        [
+            "--addons-path=%s" % ",".join(addons_path),
+            "--database=%s" % db,
+            "--log-level=warn",
+        ]
+    )
+    odoo_runtime.check_postgresql(odoo)
+    print("creating database %s ..." % db, flush=True)
+    database.create_database(odoo, db, addons_path)
+    import psycopg2
+
+    admin = psycopg2.connect(**odoo_runtime.postgres_connect_kwargs(odoo, "postgres"))
+    admin.autocommit = True
+    job_conn = psycopg2.connect(**odoo_runtime.postgres_connect_kwargs(odoo, db))
+    job_conn.autocommit = True
+    server = OdooServer(
+        db,
+        addons_path,
+        workers=args.workers,
+        env={"ODOO_QUEUE_JOB_CHANNELS": args.channels},
+        extra_args=["--log-level=warn"],
+        name="bench",
+    )
+    results = {}
+    try:
+        server.start()
+        # Warm up: every worker loads its registry before measuring.
+        run_throughput(odoo, db, server, admin, job_conn, 50, "root")
+        results["throughput"] = run_throughput(
+            odoo, db, server, admin, job_conn, args.jobs, "root"
+        )
+        results["latency"] = run_latency(odoo, db, job_conn, args.latency_jobs)
+        server.stop()
+        results["enqueue"] = run_enqueue(odoo, db, job_conn, 1000)
+        if os.access(args.pg_log, os.R_OK):
+            results["statements_per_job"] = run_statement_count(
+                odoo, db, addons_path, args, admin, job_conn
+            )
+    finally:
+        server.stop()
+        job_conn.close()
+        admin.close()
+        if not args.keep_db:
+            database.drop_database(odoo, db)
+    print_report(args, results)
+
+
+def print_report(args, results):
+    thr = results["throughput"]
+    cpu = thr["cpu_ms_per_job"]
+    print()
+    print(
+        "queue_job benchmark: %s trivial jobs, channels %s, --workers=%s, %s CPUs"
+        % (args.jobs, args.channels, args.workers, os.cpu_count())
+    )
+    print("-" * 72)
+    print(
+        "throughput           %8.1f jobs/s  (%.2f s wall)"
+        % (thr["jobs_per_s"], thr["wall_s"])
+    )
+    print(
+        "CPU per job          %8.2f ms  (HTTP workers %.2f, runner %.2f,"
+        " PostgreSQL %.2f, other Odoo %.2f)"
+        % (
+            thr["cpu_ms_total_per_job"],
+            cpu["http"],
+            cpu["runner"],
+            cpu["postgresql"],
+            cpu["odoo_other"],
+        )
+    )
+    print("new PG connections   %8.3f per job" % thr["new_connections_per_job"])
+    print(
+        "commits (job db)     %8.2f per job (the enqueue transaction included)"
+        % thr["commits_per_job"]
+    )
+    statements = results.get("statements_per_job")
+    if statements:
+        print(
+            "SQL statements       %8.2f per job by HTTP workers, %.2f by the runner,"
+            " %.2f on db 'postgres'"
+            % (statements["workers"], statements["runner"], statements["postgres_db"])
+        )
+    lat = results["latency"]
+    print(
+        "latency commit->done p50 %.1f ms, p90 %.1f ms, max %.1f ms"
+        " (%s jobs, 1 per 100 ms)"
+        % (lat["p50_ms"], lat["p90_ms"], lat["max_ms"], lat["count"])
+    )
+    enq = results["enqueue"]
+    print(
+        "enqueue              %8.3f ms per with_delay()%s"
+        % (
+            enq["with_delay_ms"],
+            ""
+            if enq["bulk_ms"] is None
+            else ", %.3f ms per job in bulk" % enq["bulk_ms"],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
