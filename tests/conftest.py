@@ -16,7 +16,6 @@ import os
 import threading
 
 import pytest
-
 from harness import database, odoo_runtime
 from harness.server import OdooServer
 

@@ -57,9 +57,7 @@ class OdooServer:
         log_dir = Path(BUILD_DIR) / "test-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%H%M%S")
-        self.log_path = log_dir / (
-            "%s-%s-%s-%s.log" % (db, name, stamp, self.port)
-        )
+        self.log_path = log_dir / ("%s-%s-%s-%s.log" % (db, name, stamp, self.port))
         self.process = None
 
     @property
