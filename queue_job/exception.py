@@ -1,0 +1,42 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""Exceptions a job method raises to tell the queue what to do next."""
+
+
+class BaseQueueJobError(Exception):
+    """Base of every error of the job queue."""
+
+
+class JobError(BaseQueueJobError):
+    """A job could not be executed."""
+
+
+class NoSuchJobError(JobError):
+    """The job does not exist (any longer) in the storage."""
+
+
+class FailedJobError(JobError):
+    """The job failed for good: it will not be retried automatically."""
+
+
+class RetryableJobError(JobError):
+    """The job must be tried again later.
+
+    ``seconds`` is the delay before the next try: an int, or a ``(min, max)``
+    pair for a random delay in that inclusive range; when falsy, the retry
+    pattern of the job function (or ``RETRY_INTERVAL``) decides.
+
+    With ``ignore_retry``, this try does not count toward ``max_retries``.
+    """
+
+    def __init__(self, msg, seconds=None, ignore_retry=False):
+        super().__init__(msg)
+        self.seconds = seconds
+        self.ignore_retry = ignore_retry
+
+
+class NothingToDoJob(JobError):
+    """The job has nothing to do: it is set to done (deprecated)."""
+
+
+class ChannelNotFound(BaseQueueJobError):
+    """A channel could not be found by the job runner."""
