@@ -1,0 +1,490 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+import logging
+import random
+from datetime import datetime, timedelta
+
+from odoo import _, api, exceptions, fields, models
+from odoo.addons.base_sparse_field.models.fields import Serialized
+from odoo.osv import expression
+from odoo.tools import config, html_escape
+
+from ..exception import JobError
+from ..fields import JobSerialized
+from ..job import (
+    CANCELLED,
+    DONE,
+    ENQUEUED,
+    FAILED,
+    PENDING,
+    STARTED,
+    STATES,
+    WAIT_DEPENDENCIES,
+    Job,
+)
+
+_logger = logging.getLogger(__name__)
+
+# (background, border) colors of the nodes of the dependency graph widget
+GRAPH_NODE_COLORS = {
+    DONE: ("#C2FABC", "#4AD63A"),
+    FAILED: ("#FB7E81", "#FA0A10"),
+    STARTED: ("#FFFF00", "#FFA500"),
+}
+GRAPH_NODE_DEFAULT_COLORS = ("#D2E5FF", "#2B7CE9")
+
+
+class QueueJob(models.Model):
+    """A job: a method call stored to be executed later by the job runner.
+
+    Rows are written by :class:`~odoo.addons.queue_job.job.Job` (``store()``)
+    with the edit sentinel in the context; users and RPC may only change the
+    scheduling fields (priority, eta, channel, retries, ...) and the state
+    through the actions.
+    """
+
+    _name = "queue.job"
+    _description = "Queue Job"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _log_access = False
+    _order = "date_created DESC, date_done DESC"
+
+    _removal_interval = 30  # days
+    _default_related_action = "related_action_open_record"
+    # number of jobs deleted per channel by one run of the autovacuum
+    _autovacuum_batch_size = 1000
+
+    # A unique in-process object: it cannot be sent over RPC, so only code
+    # running in the server (Job.store) can create jobs or edit their core data.
+    EDIT_SENTINEL = object()
+    _protected_fields = (
+        "uuid",
+        "name",
+        "date_created",
+        "model_name",
+        "method_name",
+        "func_string",
+        "channel_method_name",
+        "job_function_id",
+        "records",
+        "args",
+        "kwargs",
+    )
+
+    uuid = fields.Char(string="UUID", readonly=True, index=True, required=True)
+    graph_uuid = fields.Char(
+        string="Graph UUID",
+        readonly=True,
+        index=True,
+        help="Single shared identifier of a Graph. Empty for a single job.",
+    )
+    user_id = fields.Many2one(comodel_name="res.users", string="User ID")
+    company_id = fields.Many2one(
+        comodel_name="res.company", string="Company", index=True
+    )
+    name = fields.Char(string="Description", readonly=True)
+
+    model_name = fields.Char(string="Model", readonly=True)
+    method_name = fields.Char(readonly=True)
+    # kept for backward compatibility: the ids of ``records``
+    record_ids = JobSerialized(base_type=list, compute="_compute_record_ids")
+    records = JobSerialized(
+        string="Record(s)", readonly=True, base_type=models.BaseModel
+    )
+    dependencies = Serialized(readonly=True)
+    # the field is named "dependency_graph" for the job_directed_graph widget
+    dependency_graph = Serialized(compute="_compute_dependency_graph")
+    graph_jobs_count = fields.Integer(compute="_compute_graph_jobs_count")
+    args = JobSerialized(readonly=True, base_type=tuple)
+    kwargs = JobSerialized(readonly=True, base_type=dict)
+    func_string = fields.Char(string="Task", readonly=True)
+
+    state = fields.Selection(STATES, readonly=True, required=True, index=True)
+    priority = fields.Integer()
+    exc_name = fields.Char(string="Exception", readonly=True)
+    exc_message = fields.Char(string="Exception Message", readonly=True, tracking=True)
+    exc_info = fields.Text(string="Exception Info", readonly=True)
+    result = fields.Text(readonly=True)
+
+    date_created = fields.Datetime(string="Created Date", readonly=True)
+    date_started = fields.Datetime(string="Start Date", readonly=True)
+    date_enqueued = fields.Datetime(string="Enqueue Time", readonly=True)
+    date_done = fields.Datetime(readonly=True)
+    exec_time = fields.Float(
+        string="Execution Time (avg)",
+        group_operator="avg",
+        help="Time required to execute this job in seconds. Average when grouped.",
+    )
+    date_cancelled = fields.Datetime(readonly=True)
+
+    eta = fields.Datetime(string="Execute only after")
+    retry = fields.Integer(string="Current try")
+    max_retries = fields.Integer(
+        string="Max. retries",
+        help="The job will fail if the number of tries reach the "
+        "max. retries.\n"
+        "Retries are infinite when empty.",
+    )
+    # the name of the job function: "<model>.method"
+    channel_method_name = fields.Char(string="Complete Method Name", readonly=True)
+    job_function_id = fields.Many2one(
+        comodel_name="queue.job.function", string="Job Function", readonly=True
+    )
+
+    channel = fields.Char(index=True)
+
+    identity_key = fields.Char(readonly=True)
+    worker_pid = fields.Integer(readonly=True)
+
+    def init(self):
+        # Speeds up the duplicate lookup of jobs delayed with an identity key.
+        self._cr.execute(
+            "SELECT 1 FROM pg_indexes WHERE indexname = %s",
+            ("queue_job_identity_key_state_partial_index",),
+        )
+        if not self._cr.fetchone():
+            self._cr.execute(
+                "CREATE INDEX queue_job_identity_key_state_partial_index"
+                " ON queue_job (identity_key)"
+                " WHERE state in ('pending', 'enqueued', 'wait_dependencies')"
+                " AND identity_key IS NOT NULL"
+            )
+
+    @api.depends("records")
+    def _compute_record_ids(self):
+        for record in self:
+            record.record_ids = record.records.ids
+
+    @api.depends("dependencies")
+    def _compute_dependency_graph(self):
+        jobs_by_graph = self._graph_jobs_by_graph_uuid()
+        for record in self:
+            graph_jobs = jobs_by_graph.get(record.graph_uuid)
+            if not record.graph_uuid or not graph_jobs:
+                record.dependency_graph = {}
+                continue
+            id_by_uuid = {job.uuid: job.id for job in graph_jobs}
+            edges = set()
+            for graph_job in graph_jobs:
+                dependencies = graph_job.dependencies or {}
+                for parent_uuid in dependencies.get("depends_on") or ():
+                    if parent_uuid in id_by_uuid:
+                        edges.add((id_by_uuid[parent_uuid], graph_job.id))
+                for child_uuid in dependencies.get("reverse_depends_on") or ():
+                    if child_uuid in id_by_uuid:
+                        edges.add((graph_job.id, id_by_uuid[child_uuid]))
+            record.dependency_graph = {
+                "nodes": [
+                    graph_job._dependency_graph_vis_node()
+                    for graph_job in graph_jobs.sorted("id")
+                ],
+                "edges": sorted(edges),
+            }
+
+    def _dependency_graph_vis_node(self):
+        """The node of this job for the vis-network graph widget."""
+        color, border = GRAPH_NODE_COLORS.get(self.state, GRAPH_NODE_DEFAULT_COLORS)
+        return {
+            "id": self.id,
+            "title": "<strong>%s</strong><br/>%s"
+            % (html_escape(self.display_name), html_escape(self.func_string or "")),
+            "color": color,
+            "border": border,
+            "shadow": True,
+        }
+
+    def _compute_graph_jobs_count(self):
+        jobs_by_graph = self._graph_jobs_by_graph_uuid()
+        for record in self:
+            record.graph_jobs_count = len(jobs_by_graph.get(record.graph_uuid) or ())
+
+    def _graph_jobs_by_graph_uuid(self):
+        graph_uuids = {uuid for uuid in self.mapped("graph_uuid") if uuid}
+        if not graph_uuids:
+            return {}
+        jobs_by_graph = {}
+        for job in self.search([("graph_uuid", "in", list(graph_uuids))]):
+            jobs_by_graph.setdefault(job.graph_uuid, self.browse())
+            jobs_by_graph[job.graph_uuid] |= job
+        return jobs_by_graph
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if self.env.context.get("_job_edit_sentinel") is not self.EDIT_SENTINEL:
+            # Prevent to create a queue.job record "raw" from RPC.
+            # ``with_delay()`` must be used.
+            raise exceptions.AccessError(
+                _("Queue jobs must be created by calling 'with_delay()'.")
+            )
+        return super(
+            QueueJob,
+            self.with_context(mail_create_nolog=True, mail_create_nosubscribe=True),
+        ).create(vals_list)
+
+    def write(self, vals):
+        if self.env.context.get("_job_edit_sentinel") is not self.EDIT_SENTINEL:
+            write_on_protected_fields = [
+                fieldname for fieldname in vals if fieldname in self._protected_fields
+            ]
+            if write_on_protected_fields:
+                raise exceptions.AccessError(
+                    _("Not allowed to change field(s): %s", write_on_protected_fields)
+                )
+
+        rebound_jobs = self.browse()
+        if vals.get("user_id"):
+            # The job runs as the user its records are bound to: keep them in
+            # sync with user_id (which exists to search and group by).
+            rebound_jobs = self.filtered(
+                lambda job: job.records.env.uid != vals["user_id"]
+            )
+
+        if vals.get("state") == FAILED:
+            self._message_post_on_failure()
+
+        result = super().write(vals)
+
+        for job in rebound_jobs:
+            super(QueueJob, job).write(
+                {"records": job.records.with_user(vals["user_id"])}
+            )
+        return result
+
+    def open_related_action(self):
+        """Open the related action associated to the job"""
+        self.ensure_one()
+        job = Job.load(self.env, self.uuid)
+        action = job.related_action()
+        if action is None:
+            raise exceptions.UserError(_("No action available for this job"))
+        return action
+
+    def open_graph_jobs(self):
+        """Return action that opens all jobs of the same graph"""
+        self.ensure_one()
+        jobs = self.env["queue.job"].search([("graph_uuid", "=", self.graph_uuid)])
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "queue_job.action_queue_job"
+        )
+        action.update(
+            {
+                "name": _("Jobs for graph %s", self.graph_uuid),
+                "context": {},
+                "domain": [("id", "in", jobs.ids)],
+            }
+        )
+        return action
+
+    def _change_job_state(self, state, result=None):
+        """Change the state of the `Job` object
+
+        Changing the state of the Job will automatically change some fields
+        (date, result, ...).
+        """
+        if state not in (DONE, PENDING, CANCELLED):
+            raise ValueError("State not supported: %s" % state)
+        for record in self:
+            job_ = Job.load(record.env, record.uuid)
+            if state == DONE:
+                job_.set_done(result=result)
+                job_.store()
+                record.env["queue.job"].flush()
+                job_.enqueue_waiting()
+            elif state == PENDING:
+                job_.set_pending(result=result)
+                job_.store()
+            else:
+                job_.set_cancelled(result=result)
+                job_.store()
+        if state == CANCELLED:
+            self._cancel_waiting_dependents()
+
+    def _cancel_waiting_dependents(self):
+        """Cancel the jobs waiting on these (cancelled) jobs, recursively.
+
+        A job runs only when all its parents are done: once a parent is
+        cancelled, its waiting dependents can never run, so they are
+        cancelled too instead of waiting forever.
+        """
+        child_uuids = set()
+        for record in self:
+            child_uuids.update(
+                (record.dependencies or {}).get("reverse_depends_on") or ()
+            )
+        if not child_uuids:
+            return
+        # sudo: dependents hidden by record rules must not wait forever either
+        dependents = self.sudo().search(
+            [("uuid", "in", list(child_uuids)), ("state", "=", WAIT_DEPENDENCIES)]
+        )
+        if dependents:
+            dependents._change_job_state(
+                CANCELLED,
+                result=_("Cancelled because a job it depends on was cancelled"),
+            )
+
+    def button_done(self):
+        result = _("Manually set to done by %s", self.env.user.name)
+        self._change_job_state(DONE, result=result)
+        return True
+
+    def button_cancelled(self):
+        result = _("Cancelled by %s", self.env.user.name)
+        self._change_job_state(CANCELLED, result=result)
+        return True
+
+    def requeue(self):
+        jobs_to_requeue = self.filtered(lambda job: job.state != WAIT_DEPENDENCIES)
+        jobs_to_requeue._change_job_state(PENDING)
+        return jobs_to_requeue
+
+    def _message_post_on_failure(self):
+        # subscribe the users now to avoid to subscribe them
+        # at every job creation
+        domain = self._subscribe_users_domain()
+        base_users = self.env["res.users"].search(domain)
+        for record in self:
+            users = base_users | record.user_id
+            record.message_subscribe(partner_ids=users.mapped("partner_id").ids)
+            msg = record._message_failed_job()
+            if msg:
+                record.message_post(body=msg, subtype_xmlid="queue_job.mt_job_failed")
+
+    def _subscribe_users_domain(self):
+        """Subscribe all users having the 'Queue Job Manager' group"""
+        group = self.env.ref("queue_job.group_queue_job_manager")
+        companies = self.mapped("company_id")
+        domain = [("groups_id", "=", group.id)]
+        if companies:
+            domain.append(("company_id", "in", companies.ids))
+        return domain
+
+    def _message_failed_job(self):
+        """Return a message which will be posted on the job when it is failed.
+
+        It can be inherited to allow more precise messages based on the
+        exception informations.
+
+        If nothing is returned, no message will be posted.
+        """
+        self.ensure_one()
+        return _(
+            "Something bad happened during the execution of job %s. "
+            "More details in the 'Exception Information' section.",
+            self.uuid,
+        )
+
+    def _needaction_domain_get(self):
+        """Returns the domain to filter records that require an action
+
+        :return: domain or False is no action
+        """
+        return [("state", "=", FAILED)]
+
+    def autovacuum(self):
+        """Delete the done and cancelled jobs older than their channel's interval.
+
+        Called by the cron ``queue_job.ir_cron_autovacuum_queue_jobs``. Each
+        call deletes at most one batch of jobs per channel, in the caller's
+        transaction (the cron commits it), and re-triggers the cron when a
+        channel has more to delete. A large backlog is thus removed in short
+        transactions that each make progress, without committing from here:
+        a commit in the middle of a method would also commit the caller's
+        work (or a test's), which is not this method's decision to take.
+        """
+        self.check_access_rights("unlink")
+        more_to_delete = False
+        for channel in self.env["queue.job.channel"].search([]):
+            deadline = datetime.now() - timedelta(days=int(channel.removal_interval))
+            jobs = self.search(
+                [
+                    "|",
+                    ("date_done", "<=", deadline),
+                    ("date_cancelled", "<=", deadline),
+                    ("channel", "=", channel.complete_name),
+                ],
+                limit=self._autovacuum_batch_size,
+            )
+            if len(jobs) == self._autovacuum_batch_size:
+                more_to_delete = True
+            jobs.unlink()
+        if more_to_delete:
+            cron = self.env.ref(
+                "queue_job.ir_cron_autovacuum_queue_jobs", raise_if_not_found=False
+            )
+            if cron:
+                cron.sudo()._trigger()
+        return True
+
+    def requeue_stuck_jobs(self, enqueued_delta=1, started_delta=0):
+        """Fix jobs that are in a bad states
+
+        :param enqueued_delta: minutes after which a job still ``enqueued`` is
+            requeued (0 to disable)
+        :param started_delta: minutes after which a job still ``started`` is
+            requeued (0 to disable, -1 for the real time limit of the
+            workers in minutes, plus one)
+        """
+        self.check_access_rights("write")
+        if started_delta == -1:
+            started_delta = (config["limit_time_real"] // 60) + 1
+        return self._get_stuck_jobs_to_requeue(
+            enqueued_delta=enqueued_delta, started_delta=started_delta
+        ).requeue()
+
+    def _get_stuck_jobs_domain(self, queue_dl, started_dl):
+        """Domain of the jobs enqueued (started) for more than ``queue_dl``
+        (``started_dl``) minutes; a delta of 0 disables its part."""
+        domain = []
+        now = fields.Datetime.now()
+        if queue_dl:
+            queue_dl = now - timedelta(minutes=queue_dl)
+            domain.append([("date_enqueued", "<=", queue_dl), ("state", "=", ENQUEUED)])
+        if started_dl:
+            started_dl = now - timedelta(minutes=started_dl)
+            domain.append([("date_started", "<=", started_dl), ("state", "=", STARTED)])
+        if not domain:
+            raise exceptions.ValidationError(
+                _("If both parameters are 0, ALL jobs will be requeued!")
+            )
+        return expression.OR(domain)
+
+    def _get_stuck_jobs_to_requeue(self, enqueued_delta, started_delta):
+        return self.search(self._get_stuck_jobs_domain(enqueued_delta, started_delta))
+
+    def related_action_open_record(self):
+        """Open a form view with the record(s) of the job.
+
+        For instance, for a job on a ``product.product``, it will open a
+        ``product.product`` form view with the product record(s) concerned by
+        the job. If the job concerns more than one record, it opens them in a
+        list.
+
+        This is the default related action.
+        """
+        self.ensure_one()
+        records = self.records.exists()
+        if not records:
+            return None
+        action = {
+            "name": _("Related Record"),
+            "type": "ir.actions.act_window",
+            "view_mode": "form",
+            "res_model": records._name,
+        }
+        if len(records) == 1:
+            action["res_id"] = records.id
+        else:
+            action.update(
+                {
+                    "name": _("Related Records"),
+                    "view_mode": "tree,form",
+                    "domain": [("id", "in", records.ids)],
+                }
+            )
+        return action
+
+    def _test_job(self, failure_rate=0):
+        """Job of the /queue_job/create_test_job route: fails at failure_rate."""
+        _logger.info("Running test job.")
+        if random.random() <= failure_rate:
+            raise JobError("Job failed")
