@@ -1,0 +1,391 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""HTTP entry points: ``/queue_job/runjob`` executes one job for the runner."""
+import logging
+import random
+import time
+import traceback
+import warnings
+
+import odoo
+from odoo import SUPERUSER_ID, _, api, http, tools
+from odoo.exceptions import MissingError
+from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
+from psycopg2 import OperationalError, errorcodes
+from werkzeug.exceptions import BadRequest, Forbidden
+
+from ..delay import chain, group
+from ..exception import JobError, NothingToDoJob, RetryableJobError
+from ..job import ENQUEUED, FAILED, Job
+
+_logger = logging.getLogger(__name__)
+
+PG_RETRY = 5  # seconds
+
+DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
+
+# Locks the job to run, provided it is still enqueued: a job is run only by
+# the request that moves it from enqueued to started. SKIP LOCKED: a row
+# locked by another transaction (typically a duplicate dispatch of the same
+# job being started) is not waited for; it counts as "not enqueued".
+LOCK_ENQUEUED_JOB = """
+    SELECT model_name, method_name
+    FROM queue_job
+    WHERE uuid = %s AND state = %s
+    FOR UPDATE SKIP LOCKED
+"""
+
+
+def _format_records(records):
+    return "%s(%s)" % (records._name, ", ".join(str(id_) for id_ in records.ids))
+
+
+class RunJobController(http.Controller):
+    TEST_GRAPH_MAX_PER_GROUP = 5
+
+    @http.route("/queue_job/runjob", type="http", auth="none", save_session=False)
+    def runjob(self, db=None, job_uuid=None, **kw):
+        """Run the enqueued job ``job_uuid`` of database ``db``.
+
+        Anonymous on purpose (the runner has no session): it only ever runs a
+        job that is currently enqueued, which only the runner does. Answers
+        an empty body in all handled cases, including bad requests, which are
+        logged and run nothing; a job that fails answers an error.
+        """
+        env = self._database_env(db, job_uuid)
+        if env is None:
+            return ""
+        job = None
+        try:
+            job = self._acquire_job(env, job_uuid)
+            if job is None:
+                return ""
+            self._try_perform_job(env, job)
+        except NothingToDoJob as err:
+            job.set_done(
+                str(err) or _("Job interrupted and set to Done: nothing to do.")
+            )
+            job.store()
+            env.cr.commit()
+        except RetryableJobError as err:
+            self._retry_later(env, job, err)
+            return ""
+        except Exception as orig_exception:
+            traceback_txt = traceback.format_exc()
+            _logger.error(traceback_txt)
+            self._store_failure(env, job_uuid, job, traceback_txt, orig_exception)
+            raise
+        self._enqueue_dependent_jobs(env, job)
+        return ""
+
+    def _database_env(self, db, job_uuid):
+        """A superuser environment on database ``db``, or None (logged) if unusable.
+
+        When Odoo could not bind the request to a database by itself (several
+        databases, no session), it is bound to ``db``, like the runner asks.
+        """
+        if not db or not job_uuid:
+            _logger.warning(
+                "runjob called without database or job uuid (db=%r, job_uuid=%r):"
+                " nothing to run",
+                db,
+                job_uuid,
+            )
+            return None
+        request = http.request
+        if request.db and request.db != db:
+            _logger.warning(
+                "runjob asked to run job %s of database %r on a request bound to"
+                " database %r: nothing to run",
+                job_uuid,
+                db,
+                request.db,
+            )
+            return None
+        if not request.db:
+            if not http.db_filter([db]) or not odoo.service.db.exp_db_exist(db):
+                _logger.warning(
+                    "runjob asked to run job %s of unknown database %r: nothing to run",
+                    job_uuid,
+                    db,
+                )
+                return None
+            request.session.db = db
+        env = request.env(user=SUPERUSER_ID)
+        if "queue.job" not in env.registry:
+            _logger.warning(
+                "runjob asked to run job %s of database %r, where queue_job is not"
+                " installed: nothing to run",
+                job_uuid,
+                db,
+            )
+            return None
+        return env
+
+    def _acquire_job(self, env, job_uuid):
+        """Lock the enqueued job ``job_uuid`` and load it, or None if not to run.
+
+        Jobs whose model, method or records no longer exist raise JobError
+        or MissingError, to be stored as failed: running them would fail
+        obscurely, or succeed without doing anything.
+        """
+        try:
+            env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
+            row = env.cr.fetchone()
+        except OperationalError as err:
+            if err.pgcode not in PG_CONCURRENCY_ERRORS_TO_RETRY:
+                raise
+            row = None
+        if row is None:
+            self._log_not_enqueued(env, job_uuid)
+            return None
+        model_name, method_name = row
+        if model_name not in env.registry:
+            raise JobError(_("Model %s does not exist (anymore).", model_name))
+        if not callable(getattr(env[model_name], method_name, None)):
+            raise JobError(
+                _("Method %s of model %s does not exist (anymore).")
+                % (method_name, model_name)
+            )
+        try:
+            job = Job.load(env, job_uuid)
+        except Exception as err:
+            raise JobError(_("The job could not be loaded: %s", err)) from err
+        records = job.recordset
+        if records and len(records.exists()) != len(records):
+            raise MissingError(
+                _("Record(s) %s of the job do not exist (anymore).")
+                % (_format_records(records - records.exists()),)
+            )
+        return job
+
+    def _log_not_enqueued(self, env, job_uuid):
+        env.cr.rollback()
+        env.cr.execute("SELECT state FROM queue_job WHERE uuid = %s", (job_uuid,))
+        row = env.cr.fetchone()
+        if row is None:
+            reason = "it does not exist"
+        elif row[0] == ENQUEUED:
+            reason = "it is being processed by another transaction"
+        else:
+            reason = "it is in state %s, not enqueued" % row[0]
+        _logger.warning(
+            "requested to run job %s, but %s: nothing to run", job_uuid, reason
+        )
+
+    def _try_perform_job(self, env, job):
+        """Run the job and store its outcome, each step in its own transaction.
+
+        The job is committed as started before running, so that its state
+        reflects what happens while it runs; the job's own changes are
+        committed with its done state. A PostgreSQL concurrency error is not
+        the job's fault: it is retried a few seconds later.
+        """
+        try:
+            job.set_started()
+            job.store()
+            env.cr.commit()
+            _logger.debug("%s started", job)
+            job.perform()
+            # Computed fields of the job's changes are part of its execution.
+            env["base"].flush()
+            job.set_done()
+            job.store()
+            env["base"].flush()
+            env.cr.commit()
+        except OperationalError as err:
+            if err.pgcode not in PG_CONCURRENCY_ERRORS_TO_RETRY:
+                raise
+            _logger.debug("%s concurrency error, retrying later", job)
+            raise RetryableJobError(
+                tools.ustr(err.pgerror, errors="replace"), seconds=PG_RETRY
+            ) from err
+        _logger.debug("%s done", job)
+
+    def _retry_later(self, env, job, err):
+        """Postpone ``job`` after a retryable error, in its own transaction."""
+        # Roll back first: the failed transaction may hold a lock on the job row.
+        env.cr.rollback()
+        with env.registry.cursor() as new_cr:
+            job.env = api.Environment(new_cr, SUPERUSER_ID, {})
+            job.postpone(result=str(err), seconds=err.seconds)
+            job.set_pending(reset_retry=False)
+            job.store()
+        _logger.debug("%s postponed", job)
+
+    def _store_failure(self, env, job_uuid, job, traceback_txt, orig_exception):
+        """Store the job as failed, in its own transaction.
+
+        ``job`` is None when the job could not be loaded: the row is then
+        updated directly.
+        """
+        # Roll back first: the failed transaction may hold a lock on the job row.
+        env.cr.rollback()
+        with env.registry.cursor() as new_cr:
+            new_env = api.Environment(new_cr, SUPERUSER_ID, {})
+            values = self._get_failure_values(job, traceback_txt, orig_exception)
+            if job is None:
+                job_model = new_env["queue.job"]
+                job_model.search([("uuid", "=", job_uuid)]).with_context(
+                    _job_edit_sentinel=job_model.EDIT_SENTINEL
+                ).write(dict(values, state=FAILED))
+            else:
+                job.env = new_env
+                job.set_failed(**values)
+                job.store()
+
+    def _get_failure_values(self, job, traceback_txt, orig_exception):
+        """Collect relevant data from exception."""
+        exception_name = orig_exception.__class__.__name__
+        if hasattr(orig_exception, "__module__"):
+            exception_name = orig_exception.__module__ + "." + exception_name
+        with warnings.catch_warnings():
+            # odoo.exceptions.UserError.name: deprecated alias of str()
+            warnings.simplefilter("ignore", DeprecationWarning)
+            exc_message = getattr(orig_exception, "name", None)
+        if not exc_message or not isinstance(exc_message, str):
+            exc_message = str(orig_exception)
+        return {
+            "exc_info": traceback_txt,
+            "exc_name": exception_name,
+            "exc_message": exc_message,
+        }
+
+    def _enqueue_dependent_jobs(self, env, job):
+        """Release the jobs waiting on ``job``, now done.
+
+        Retried on concurrency errors (two parents of a job finishing at the
+        same time), each time in a new transaction: the job's done state is
+        already committed, so there is nothing else to keep in this one.
+        """
+        tries = 0
+        while True:
+            try:
+                job.enqueue_waiting()
+                env.cr.commit()
+                return
+            except OperationalError as err:
+                if err.pgcode not in PG_CONCURRENCY_ERRORS_TO_RETRY:
+                    raise
+                env.cr.rollback()
+                if tries >= DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE:
+                    _logger.info(
+                        "%s, maximum number of tries reached to update dependencies",
+                        errorcodes.lookup(err.pgcode),
+                    )
+                    raise
+                wait_time = random.uniform(0.0, 2**tries)
+                tries += 1
+                _logger.info(
+                    "%s, retry %d/%d in %.04f sec...",
+                    errorcodes.lookup(err.pgcode),
+                    tries,
+                    DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE,
+                    wait_time,
+                )
+                time.sleep(wait_time)
+
+    @http.route("/queue_job/create_test_job", type="http", auth="user")
+    def create_test_job(
+        self,
+        priority=None,
+        max_retries=None,
+        channel=None,
+        description="Test job",
+        size=1,
+        failure_rate=0,
+    ):
+        """Create test jobs (a graph when ``size`` > 1), for system managers."""
+        if not http.request.env.user.has_group("base.group_erp_manager"):
+            raise Forbidden(_("Access Denied"))
+
+        failure_rate = _to_number(float, failure_rate, 0)
+        if not (0 <= failure_rate <= 1):
+            raise BadRequest("failure_rate must be between 0 and 1")
+        size = _to_number(int, size, 1)
+        priority = _to_number(int, priority, None)
+        max_retries = _to_number(int, max_retries, None)
+
+        if size == 1:
+            return self._create_single_test_job(
+                priority=priority,
+                max_retries=max_retries,
+                channel=channel,
+                description=description,
+                failure_rate=failure_rate,
+            )
+        if size > 1:
+            return self._create_graph_test_jobs(
+                size,
+                priority=priority,
+                max_retries=max_retries,
+                channel=channel,
+                description=description,
+                failure_rate=failure_rate,
+            )
+        return ""
+
+    def _create_single_test_job(
+        self,
+        priority=None,
+        max_retries=None,
+        channel=None,
+        description="Test job",
+        size=1,
+        failure_rate=0,
+    ):
+        delayed = (
+            http.request.env["queue.job"]
+            .with_delay(
+                priority=priority,
+                max_retries=max_retries,
+                channel=channel,
+                description=description,
+            )
+            ._test_job(failure_rate=failure_rate)
+        )
+        return "job uuid: %s" % (delayed.uuid,)
+
+    def _create_graph_test_jobs(
+        self,
+        size,
+        priority=None,
+        max_retries=None,
+        channel=None,
+        description="Test job",
+        failure_rate=0,
+    ):
+        """Delay a random graph of ``size`` test jobs: chains and groups
+        of up to TEST_GRAPH_MAX_PER_GROUP jobs, each attached to a random
+        batch created before it."""
+        model = http.request.env["queue.job"]
+        delayables = []
+        batches = []
+        while len(delayables) < size:
+            batch_size = min(
+                size - len(delayables),
+                random.randint(1, self.TEST_GRAPH_MAX_PER_GROUP),
+            )
+            batch_delayables = []
+            for _index in range(batch_size):
+                delayable = model.delayable(
+                    priority=priority,
+                    max_retries=max_retries,
+                    channel=channel,
+                    description="%s #%d" % (description, len(delayables) + 1),
+                )._test_job(failure_rate=failure_rate)
+                delayables.append(delayable)
+                batch_delayables.append(delayable)
+            batch = random.choice((chain, group))(*batch_delayables)
+            if batches:
+                random.choice(batches).on_done(batch)
+            batches.append(batch)
+        batches[0].delay()
+        return "graph uuid: %s" % (delayables[0]._generated_job.graph_uuid,)
+
+
+def _to_number(type_, value, default):
+    """``value`` converted by ``type_``, or ``default`` when it cannot be."""
+    try:
+        return type_(value)
+    except (TypeError, ValueError):
+        return default
