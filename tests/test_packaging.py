@@ -35,7 +35,7 @@ def _run(command, **kwargs):
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        universal_newlines=True,
+        text=True,
         **kwargs
     )
     assert result.returncode == 0, "%s failed (exit %s):\n%s" % (
@@ -89,7 +89,7 @@ def _git_files(path):
             cwd=str(REPO_ROOT),
             stdout=subprocess.PIPE,
             check=True,
-            universal_newlines=True,
+            text=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.fail(
