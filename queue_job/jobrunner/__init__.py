@@ -1,0 +1,238 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""How the job runner starts with Odoo: a worker, a thread, or standalone.
+
+* Prefork (``--workers`` > 0): one dedicated ``WorkerJobRunner`` process,
+  spawned and re-spawned by Odoo's master process like its HTTP workers.
+* Threaded (``--workers 0``): a ``QueueJobRunnerThread`` in the server.
+* Standalone: ``python -m odoo.addons.queue_job.jobrunner -c odoo.conf``
+  (see ``__main__``).
+
+The first two need ``queue_job`` among the server-wide modules
+(``--load=web,queue_job``), so that this package is imported before Odoo
+creates its server object: Odoo 15 has no hook for extra processes, so
+``patch_odoo_servers()`` wraps a few methods of its server classes when this
+package is imported. Nothing else happens at import time.
+"""
+import logging
+import os
+import resource
+import threading
+
+from odoo.service import server
+from odoo.tools import config
+
+from .config import RunnerConfigError, is_disabled_channels
+from .runner import QueueJobRunner, _channels, load_runner_config, queue_job_section
+
+_logger = logging.getLogger(__name__)
+
+START_DELAY = 5  # seconds the runner thread waits for the server to be up
+
+# The [queue_job] section as it was when this package was imported, kept for
+# compatibility; the runner reads the section again when it is built, so
+# that a configuration file given on the command line is honoured.
+queue_job_config = queue_job_section()
+
+# The runner thread of a threaded server.
+runner_thread = None
+
+DISABLED_MESSAGE = (
+    "jobrunner %s (in %s) NOT started, because the root channel's capacity "
+    "is set to 0"
+)
+
+
+def _is_runner_enabled():
+    return not is_disabled_channels(_channels())
+
+
+class QueueJobRunnerThread(threading.Thread):
+    """The job runner in a thread of a threaded Odoo server."""
+
+    def __init__(self):
+        super().__init__(name="queue_job.jobrunner", daemon=True)
+        self.runner = QueueJobRunner.from_environ_or_config()
+        self._stopped = threading.Event()
+
+    def run(self):
+        # Let the server start listening before jobs are sent to it.
+        if self._stopped.wait(START_DELAY):
+            return
+        self.runner.run()
+
+    def stop(self):
+        self._stopped.set()
+        self.runner.stop()
+
+
+class WorkerJobRunner(server.Worker):
+    """The job runner as a process of a prefork Odoo server.
+
+    Its configuration is loaded (and validated) when the master process
+    creates it; the runner itself is built in the worker process, after the
+    fork.
+    """
+
+    def __init__(self, multi):
+        super().__init__(multi)
+        # It never "pings" while it runs: not a reason to kill it.
+        self.watchdog_timeout = None
+        self.runner_config = load_runner_config()
+        self.runner = None
+        self._recover = False
+
+    def _new_runner(self):
+        runner = QueueJobRunner(config=self.runner_config)
+        runner.maintenance_tasks.append(self._check_parent)
+        return runner
+
+    def start(self):
+        super().start()
+        self.runner = self._new_runner()
+
+    def sleep(self):
+        pass  # process_work blocks in the runner's own wait
+
+    def check_limits(self):
+        super().check_limits()
+        # limit_time_cpu bounds the CPU time of a request; the runner is no
+        # request and accumulates CPU time for as long as it lives, so it is
+        # exempt (the original was restarted, forgetting every job, each
+        # time it had used limit_time_cpu seconds of CPU).
+        _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+
+    def signal_handler(self, sig, frame):
+        super().signal_handler(sig, frame)
+        _logger.debug("WorkerJobRunner (%s) received signal %s", self.pid, sig)
+        if self.runner:
+            self.runner.stop()
+
+    def signal_time_expired_handler(self, n, stack):
+        _logger.info(
+            "Worker (%d) CPU time limit (%s) reached. Stop gracefully and "
+            "re-initialize the runner.",
+            self.pid,
+            config["limit_time_cpu"],
+        )
+        self._recover = True
+        self.runner.stop()
+
+    def _check_parent(self, now):
+        # The runner blocks process_work(), so Worker's own check of a dead
+        # master never runs: do it at each maintenance tick.
+        if os.getppid() != self.ppid:
+            _logger.info("WorkerJobRunner (%s) parent changed, stopping", self.pid)
+            self.alive = False
+            self.runner.stop()
+
+    def process_work(self):
+        if self._recover:
+            _logger.info("WorkerJobRunner (%s) runner is reinitialized", self.pid)
+            self.runner = self._new_runner()
+            self._recover = False
+            self.runner._sleep(START_DELAY)
+        self.runner.run()
+
+
+def _start_runner_thread(server_type):
+    global runner_thread
+    if config["stop_after_init"]:
+        return
+    if not _is_runner_enabled():
+        _logger.info(DISABLED_MESSAGE, "thread", server_type)
+        return
+    _logger.info("starting jobrunner thread (in %s)", server_type)
+    try:
+        runner_thread = QueueJobRunnerThread()
+    except RunnerConfigError as exc:
+        _logger.error("jobrunner thread (in %s) NOT started: %s", server_type, exc)
+        return
+    runner_thread.start()
+
+
+def _spawn_runner_worker(prefork_server):
+    """Spawn the runner worker, unless it is disabled or misconfigured.
+
+    Either case is logged once and then left alone: Odoo goes on serving.
+    """
+    if not _is_runner_enabled():
+        _logger.info(DISABLED_MESSAGE, "worker", "prefork server")
+        prefork_server.jobrunner_refused = True
+        return
+    try:
+        load_runner_config()
+    except RunnerConfigError as exc:
+        _logger.error("jobrunner worker (in prefork server) NOT started: %s", exc)
+        prefork_server.jobrunner_refused = True
+        return
+    prefork_server.worker_spawn(WorkerJobRunner, prefork_server.jobrunner)
+
+
+def patch_odoo_servers():
+    """Hook the job runner into Odoo's server classes (idempotent).
+
+    Odoo 15 has no public hook to start an extra process or thread with the
+    server, hence these wrappers, all in this one place:
+
+    * ``PreforkServer.__init__``: registry ``jobrunner`` of the runner worker
+      (``{pid: worker}``);
+    * ``PreforkServer.process_spawn`` (called by the master every beat):
+      spawns the runner worker when there is none, so that exactly one runs
+      and a dead one is replaced;
+    * ``PreforkServer.worker_pop``: unregisters a dead runner worker;
+    * ``ThreadedServer.start`` / ``stop``: start the runner thread, and stop
+      and join it.
+    """
+    prefork = server.PreforkServer
+    threaded = server.ThreadedServer
+    if getattr(prefork, "_queue_job_patched", False):
+        return
+    prefork_init = prefork.__init__
+    prefork_process_spawn = prefork.process_spawn
+    prefork_worker_pop = prefork.worker_pop
+    threaded_start = threaded.start
+    threaded_stop = threaded.stop
+
+    def __init__(self, app):
+        prefork_init(self, app)
+        self.jobrunner = {}
+        self.jobrunner_refused = False
+
+    def process_spawn(self):
+        prefork_process_spawn(self)
+        if hasattr(self, "jobrunner") and not self.jobrunner:
+            if not self.jobrunner_refused:
+                _spawn_runner_worker(self)
+
+    def worker_pop(self, pid):
+        result = prefork_worker_pop(self, pid)
+        if hasattr(self, "jobrunner"):
+            self.jobrunner.pop(pid, None)
+        return result
+
+    def start(self, *args, **kwargs):
+        result = threaded_start(self, *args, **kwargs)
+        _start_runner_thread("threaded server")
+        return result
+
+    def stop(self):
+        global runner_thread
+        thread = runner_thread
+        if thread:
+            thread.stop()
+        result = threaded_stop(self)
+        if thread:
+            thread.join(timeout=30)
+            runner_thread = None
+        return result
+
+    prefork.__init__ = __init__
+    prefork.process_spawn = process_spawn
+    prefork.worker_pop = worker_pop
+    threaded.start = start
+    threaded.stop = stop
+    prefork._queue_job_patched = True
+
+
+patch_odoo_servers()

@@ -1,0 +1,542 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""The job runner's scheduler: a tree of channels with capacities.
+
+Pure Python on purpose: nothing here talks to PostgreSQL, HTTP or Odoo, and
+every time-dependent call receives ``now`` (epoch seconds, UTC) as an
+argument, so the whole scheduling algorithm is deterministic and tested with
+plain tables of inputs and expected outputs.
+
+Vocabulary: a job is *queued* in a channel while it waits for capacity there,
+and *running* from a channel's point of view once the channel handed it to its
+parent (where it may still wait). Only the jobs handed out by the root channel
+are dispatched. Capacities are global across all databases the runner serves.
+
+Configuration string (``ODOO_QUEUE_JOB_CHANNELS`` / ``[queue_job] channels``),
+e.g. ``root:4,export:2,export.big:1:sequential,mail:1:throttle=2``: comma (or
+newline) separated entries ``name[:capacity[:option[=value]]...]``; ``root.``
+is optional in names; options are ``sequential`` (capacity must be 1) and
+``throttle=<seconds>`` (minimum delay between two starts in that channel).
+"""
+import heapq
+import logging
+from functools import total_ordering
+from weakref import WeakValueDictionary
+
+from ..exception import ChannelNotFound
+
+_logger = logging.getLogger(__name__)
+
+# Values of queue_job.state, as stored in the database and carried by the
+# NOTIFY payloads (kept here so that the scheduler needs no Odoo import).
+WAIT_DEPENDENCIES = "wait_dependencies"
+PENDING = "pending"
+ENQUEUED = "enqueued"
+STARTED = "started"
+DONE = "done"
+CANCELLED = "cancelled"
+FAILED = "failed"
+
+NOT_DONE = (WAIT_DEPENDENCIES, PENDING, ENQUEUED, STARTED, FAILED)
+
+
+class PriorityQueue:
+    """A heap that also supports removing arbitrary items.
+
+    Removal is lazy (the item stays in the heap, marked removed, until it
+    reaches the top), which keeps ``remove`` O(1) and ``pop`` amortised
+    O(log n). Items must be hashable and ordered.
+    """
+
+    def __init__(self):
+        self._heap = []
+        self._known = set()  # items physically in the heap
+        self._removed = set()  # subset of _known that is logically gone
+
+    def __len__(self):
+        return len(self._known) - len(self._removed)
+
+    def __contains__(self, o):
+        return o in self._known and o not in self._removed
+
+    def add(self, o):
+        if o is None:
+            raise ValueError("cannot add None to a PriorityQueue")
+        if o in self._removed:
+            self._removed.remove(o)
+            return
+        if o in self._known:
+            return
+        self._known.add(o)
+        heapq.heappush(self._heap, o)
+
+    def remove(self, o):
+        if o is None:
+            raise ValueError("cannot remove None from a PriorityQueue")
+        if o in self._known:
+            self._removed.add(o)
+
+    def _discard_removed_top(self):
+        while self._heap and self._heap[0] in self._removed:
+            o = heapq.heappop(self._heap)
+            self._known.remove(o)
+            self._removed.remove(o)
+
+    def __getitem__(self, i):
+        if i != 0:
+            raise IndexError("a PriorityQueue only gives access to its item 0")
+        self._discard_removed_top()
+        if not self._heap:
+            raise IndexError("empty PriorityQueue")
+        return self._heap[0]
+
+    def pop(self):
+        self._discard_removed_top()
+        if not self._heap:
+            return None
+        o = heapq.heappop(self._heap)
+        self._known.remove(o)
+        return o
+
+
+class SafeSet(set):
+    """A set whose ``remove`` ignores missing items."""
+
+    def remove(self, o):
+        self.discard(o)
+
+
+@total_ordering
+class ChannelJob:
+    """What the scheduler knows about one job.
+
+    ``seq`` is the job row id (tie breaker), ``date_created`` and ``eta`` are
+    epoch seconds (``eta`` None when the job may start at once). Equality and
+    hash are identity based: a changed job is replaced by a new instance, so
+    that heaps never hold an item whose sort key changed under them.
+    """
+
+    def __init__(self, db_name, channel, uuid, seq, date_created, priority, eta):
+        self.db_name = db_name
+        self.channel = channel
+        self.uuid = uuid
+        self.seq = seq
+        self.date_created = date_created
+        self.priority = priority
+        self.eta = eta
+
+    def __repr__(self):
+        return "<ChannelJob %s>" % self.uuid
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def sorting_key(self):
+        return self.eta, self.priority, self.date_created, self.seq
+
+    def sorting_key_ignoring_eta(self):
+        return self.priority, self.date_created, self.seq
+
+    def __lt__(self, other):
+        if self.eta and not other.eta:
+            return True
+        if not self.eta and other.eta:
+            return False
+        return self.sorting_key() < other.sorting_key()
+
+
+class ChannelQueue:
+    """The queued jobs of one channel: a ready heap and an eta heap."""
+
+    def __init__(self, sequential=False):
+        self._queue = PriorityQueue()
+        self._eta_queue = PriorityQueue()
+        self.sequential = sequential
+
+    def __len__(self):
+        return len(self._eta_queue) + len(self._queue)
+
+    def __contains__(self, o):
+        return o in self._eta_queue or o in self._queue
+
+    def add(self, job):
+        if job.eta:
+            self._eta_queue.add(job)
+        else:
+            self._queue.add(job)
+
+    def remove(self, job):
+        self._eta_queue.remove(job)
+        self._queue.remove(job)
+
+    def pop(self, now):
+        while self._eta_queue and self._eta_queue[0].eta <= now:
+            eta_job = self._eta_queue.pop()
+            # From now on it competes with ready jobs by priority only.
+            eta_job.eta = None
+            self._queue.add(eta_job)
+        if self.sequential and self._eta_queue and self._queue:
+            eta_job = self._eta_queue[0]
+            job = self._queue[0]
+            if eta_job.sorting_key_ignoring_eta() < job.sorting_key_ignoring_eta():
+                # A sequential channel waits for the earlier job rather than
+                # letting a later one overtake it.
+                return None
+        return self._queue.pop()
+
+    def get_wakeup_time(self, wakeup_time=0):
+        if self._eta_queue:
+            if not wakeup_time:
+                wakeup_time = self._eta_queue[0].eta
+            else:
+                wakeup_time = min(wakeup_time, self._eta_queue[0].eta)
+        return wakeup_time
+
+
+class Channel:
+    """A node of the channel tree, with its capacity and its jobs.
+
+    Each state transition method is idempotent, so that replaying a
+    notification is harmless.
+    """
+
+    def __init__(self, name, parent, capacity=None, sequential=False, throttle=0):
+        self.name = name
+        self.parent = parent
+        if self.parent:
+            self.parent.children[name] = self
+        self.children = {}
+        self._queue = ChannelQueue()
+        self._running = SafeSet()
+        self._failed = SafeSet()
+        self._pause_until = 0  # epoch seconds, 0 = not paused (throttle)
+        self.capacity = capacity
+        self.throttle = throttle
+        self.sequential = sequential
+
+    @property
+    def sequential(self):
+        return self._queue.sequential
+
+    @sequential.setter
+    def sequential(self, value):
+        self._queue.sequential = value
+
+    def configure(self, config):
+        """Apply one parsed configuration entry (see ``parse_simple_config``)."""
+        assert self.fullname.endswith(config["name"])
+        self.capacity = config.get("capacity", None)
+        self.sequential = bool(config.get("sequential", False))
+        self.throttle = int(config.get("throttle", 0))
+        if self.sequential and self.capacity != 1:
+            raise ValueError("A sequential channel must have a capacity of 1")
+
+    @property
+    def fullname(self):
+        if self.parent:
+            return self.parent.fullname + "." + self.name
+        return self.name
+
+    def get_subchannel_by_name(self, subchannel_name):
+        return self.children.get(subchannel_name)
+
+    def __str__(self):
+        capacity = "∞" if not self.capacity else str(self.capacity)
+        return "%s(C:%s,Q:%d,R:%d,F:%d)" % (
+            self.fullname,
+            capacity,
+            len(self._queue),
+            len(self._running),
+            len(self._failed),
+        )
+
+    def remove(self, job):
+        """Forget the job here and in every ancestor."""
+        self._queue.remove(job)
+        self._running.remove(job)
+        self._failed.remove(job)
+        if self.parent:
+            self.parent.remove(job)
+
+    def set_done(self, job):
+        self.remove(job)
+
+    def set_pending(self, job):
+        if job not in self._queue:
+            self._queue.add(job)
+            self._running.remove(job)
+            self._failed.remove(job)
+            if self.parent:
+                self.parent.remove(job)
+
+    def set_running(self, job):
+        if job not in self._running:
+            self._queue.remove(job)
+            self._running.add(job)
+            self._failed.remove(job)
+            if self.parent:
+                self.parent.set_running(job)
+
+    def set_failed(self, job):
+        if job not in self._failed:
+            self._queue.remove(job)
+            self._running.remove(job)
+            self._failed.add(job)
+            if self.parent:
+                self.parent.remove(job)
+
+    def has_capacity(self):
+        if self.sequential and self._failed:
+            # A sequential channel stops at its first failed job.
+            return False
+        if not self.capacity:
+            return True
+        return len(self._running) < self.capacity
+
+    def get_jobs_to_run(self, now):
+        """Yield the jobs this channel hands to its parent now.
+
+        Each yielded job is already counted as running here.
+        """
+        for child in self.children.values():
+            for job in child.get_jobs_to_run(now):
+                self._queue.add(job)
+        if self.throttle and self._pause_until:
+            if now < self._pause_until:
+                return
+            self._pause_until = 0
+        while self.has_capacity():
+            job = self._queue.pop(now)
+            if not job:
+                return
+            self._running.add(job)
+            yield job
+            if self.throttle:
+                self._pause_until = now + self.throttle
+                return
+
+    def get_wakeup_time(self, wakeup_time=0):
+        """Earliest time something may become runnable here (0 = no need)."""
+        if not self.has_capacity():
+            # A finishing job will produce a notification anyway.
+            return wakeup_time
+        if self.throttle and self._pause_until:
+            if not wakeup_time:
+                return self._pause_until
+            return min(wakeup_time, self._pause_until)
+        wakeup_time = self._queue.get_wakeup_time(wakeup_time)
+        for child in self.children.values():
+            wakeup_time = child.get_wakeup_time(wakeup_time)
+        return wakeup_time
+
+
+def split_strip(s, sep, maxsplit=-1):
+    """``str.split`` then ``strip`` of every part."""
+    return [x.strip() for x in s.split(sep, maxsplit)]
+
+
+class ChannelManager:
+    """The channel tree plus the registry of known jobs.
+
+    Jobs are registered by ``(db_name, uuid)``: a copied database carries the
+    same job uuids as its original, and both may be served by one runner.
+    The registry holds weak references: a job no channel refers to any more
+    (done, or waiting for dependencies) disappears from it by itself.
+    """
+
+    def __init__(self):
+        self._jobs_by_key = WeakValueDictionary()
+        self._root_channel = Channel(name="root", parent=None, capacity=1)
+        self._channels_by_name = WeakValueDictionary(root=self._root_channel)
+
+    @classmethod
+    def parse_simple_config(cls, config_string):
+        """Parse a channel configuration string into a list of dicts.
+
+        Each error names the offending entry, e.g. ``root:x`` gives
+        ``Invalid channel config root:x: invalid capacity x``.
+        """
+        res = []
+        for entry in split_strip(config_string.replace("\n", ","), ","):
+            if not entry:
+                continue
+            res.append(cls._parse_config_entry(entry))
+        return res
+
+    @staticmethod
+    def _parse_config_entry(entry):
+        items = split_strip(entry, ":")
+        name = items[0]
+        if not name:
+            raise ValueError("Invalid channel config %s: missing channel name" % entry)
+        config = {"name": name}
+        if len(items) == 1:
+            config["capacity"] = 1
+            return config
+        try:
+            config["capacity"] = int(items[1])
+        except ValueError:
+            raise ValueError(
+                "Invalid channel config %s: invalid capacity %s" % (entry, items[1])
+            ) from None
+        for item in items[2:]:
+            key_value = split_strip(item, "=")
+            if len(key_value) == 1:
+                key, value = key_value[0], True
+            elif len(key_value) == 2:
+                key, value = key_value
+            else:
+                raise ValueError(
+                    "Invalid channel config %s: incorrect config item %s"
+                    % (entry, item)
+                )
+            if key in config:
+                raise ValueError(
+                    "Invalid channel config %s: duplicate key %s" % (entry, key)
+                )
+            config[key] = value
+        return config
+
+    def simple_configure(self, config_string):
+        """Configure (creating them if needed) the channels of a config string."""
+        for config in self.parse_simple_config(config_string):
+            self.get_channel_from_config(config)
+
+    def get_channel_from_config(self, config):
+        channel = self.get_channel_by_name(config["name"], autocreate=True)
+        channel.configure(config)
+        _logger.info("Configured channel: %s", channel)
+        return channel
+
+    def get_channel_by_name(
+        self, channel_name, autocreate=False, parent_fallback=False
+    ):
+        """Find a channel by (full or ``root.``-less) name.
+
+        With ``autocreate``, missing channels are created with unlimited
+        capacity. With ``parent_fallback``, the nearest configured ancestor is
+        looked up first and the whole dotted path is then re-created below it
+        (so ``root.sub.not.configured`` with only ``root.sub`` configured
+        becomes ``root.sub.sub.not.configured``): auto-created channels are
+        unlimited, so the effective limit is that ancestor's capacity.
+        """
+        if not channel_name or channel_name == self._root_channel.name:
+            return self._root_channel
+        if not channel_name.startswith(self._root_channel.name + "."):
+            channel_name = self._root_channel.name + "." + channel_name
+        if channel_name in self._channels_by_name:
+            return self._channels_by_name[channel_name]
+        if not autocreate and not parent_fallback:
+            raise ChannelNotFound("Channel %s not found" % channel_name)
+        parent = self._root_channel
+        if parent_fallback:
+            parent_name = channel_name
+            while True:
+                parent_name = parent_name.rsplit(".", 1)[0]
+                if parent_name == self._root_channel.name:
+                    break
+                if parent_name in self._channels_by_name:
+                    parent = self._channels_by_name[parent_name]
+                    _logger.debug(
+                        "%s has no specific configuration, using %s",
+                        channel_name,
+                        parent_name,
+                    )
+                    break
+        for subchannel_name in channel_name.split(".")[1:]:
+            subchannel = parent.get_subchannel_by_name(subchannel_name)
+            if not subchannel:
+                subchannel = Channel(subchannel_name, parent, capacity=None)
+                self._channels_by_name[subchannel.fullname] = subchannel
+            parent = subchannel
+        return parent
+
+    def notify(
+        self, db_name, channel_name, uuid, seq, date_created, priority, eta, state
+    ):
+        """Apply the current state of one job (a row or a NOTIFY payload)."""
+        channel = self.get_channel_by_name(channel_name, parent_fallback=True)
+        key = (db_name, uuid)
+        job = self._jobs_by_key.get(key)
+        if job is not None and (
+            job.channel is not channel
+            or job.seq != seq
+            or job.priority != priority
+            or job.eta != eta
+            or job.date_created != date_created
+        ):
+            # Its sort key changed: replace it rather than mutate it in heaps.
+            _logger.debug("job %s properties changed, rescheduling it", uuid)
+            self._remove(job)
+            job = None
+        if job is None:
+            job = ChannelJob(db_name, channel, uuid, seq, date_created, priority, eta)
+            self._jobs_by_key[key] = job
+        if not state or state in (DONE, CANCELLED):
+            # set_done, and forget it now rather than when the heaps that
+            # lazily still hold it pop it
+            self._remove(job)
+        elif state == PENDING:
+            job.channel.set_pending(job)
+        elif state in (ENQUEUED, STARTED):
+            job.channel.set_running(job)
+        elif state == FAILED:
+            job.channel.set_failed(job)
+        elif state == WAIT_DEPENDENCIES:
+            # Not schedulable until its parents are done; a notification
+            # will tell when it becomes pending.
+            pass
+        else:
+            _logger.error(
+                "unexpected state %r for job %s on db %s", state, uuid, db_name
+            )
+
+    def _remove(self, job):
+        job.channel.remove(job)
+        self._jobs_by_key.pop((job.db_name, job.uuid), None)
+
+    def get_job(self, uuid, db_name=None):
+        """The scheduler's record of a job, or None."""
+        if db_name is not None:
+            return self._jobs_by_key.get((db_name, uuid))
+        for key, job in list(self._jobs_by_key.items()):
+            if key[1] == uuid:
+                return job
+        return None
+
+    def remove_job(self, uuid, db_name=None):
+        """Forget a job (of any database when ``db_name`` is not given)."""
+        if db_name is not None:
+            job = self._jobs_by_key.get((db_name, uuid))
+            jobs = [job] if job is not None else []
+        else:
+            jobs = [
+                job for key, job in list(self._jobs_by_key.items()) if key[1] == uuid
+            ]
+        for job in jobs:
+            self._remove(job)
+
+    def remove_db(self, db_name):
+        """Forget every job of a database."""
+        for key, job in list(self._jobs_by_key.items()):
+            if key[0] == db_name:
+                self._remove(job)
+
+    def get_jobs_to_run(self, now):
+        return self._root_channel.get_jobs_to_run(now)
+
+    def get_wakeup_time(self):
+        return self._root_channel.get_wakeup_time()
+
+    def iter_channels(self):
+        """All channels, parents before children (for status logging)."""
+        stack = [self._root_channel]
+        while stack:
+            channel = stack.pop()
+            yield channel
+            stack.extend(
+                channel.children[name]
+                for name in sorted(channel.children, reverse=True)
+            )
