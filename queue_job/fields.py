@@ -52,7 +52,9 @@ class JobSerialized(fields.Field):
 
     def convert_to_cache(self, value, record, validate=True):
         # cache format: the JSON text, or None
-        if isinstance(value, self._base_type):
+        # (a tuple reads back as a list, which the ORM writes back as such)
+        base_type = (tuple, list) if self._base_type is tuple else self._base_type
+        if isinstance(value, base_type):
             return json.dumps(value, cls=JobEncoder)
         return value or None
 

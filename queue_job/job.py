@@ -14,7 +14,7 @@ from random import randint
 
 import odoo
 
-from .exception import FailedJobError, NoSuchJobError, RetryableJobError
+from .exception import FailedJobError, JobError, NoSuchJobError, RetryableJobError
 from .fields import JobEncoder
 
 WAIT_DEPENDENCIES = "wait_dependencies"
@@ -170,8 +170,19 @@ class Job(object):
     @classmethod
     def _load_from_db_record(cls, job_db_record):
         stored = job_db_record
+        # readable reasons for jobs left behind by an uninstalled addon
+        if stored.model_name not in stored.env:
+            raise JobError(
+                "Job %s cannot be loaded: its model %s does not exist"
+                % (stored.uuid, stored.model_name)
+            )
         recordset = stored.records
-        method = getattr(recordset, stored.method_name)
+        method = getattr(recordset, stored.method_name, None)
+        if not _is_model_method(method):
+            raise JobError(
+                "Job %s cannot be loaded: model %s has no method %s"
+                % (stored.uuid, stored.model_name, stored.method_name)
+            )
         job_ = cls(
             method,
             args=stored.args,

@@ -1,0 +1,1 @@
+from . import queue_job, test_queue_channel, test_queue_job, test_related_action
