@@ -130,6 +130,8 @@ class RunnerConfig:
                     values[setting.name] = value
                     sources[setting.name] = source
                     break
+            else:
+                sources[setting.name] = "default"
         values["port"] = cls._parse_port(values["port"], sources["port"])
         config = cls(sources=sources, **values)
         if validate:

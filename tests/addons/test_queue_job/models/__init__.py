@@ -1,1 +1,7 @@
-from . import queue_job, test_queue_channel, test_queue_job, test_related_action
+from . import (
+    queue_job,
+    test_queue_channel,
+    test_queue_job,
+    test_related_action,
+    test_runner_job,
+)
