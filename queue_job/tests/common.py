@@ -64,6 +64,10 @@ class JobCall(typing.NamedTuple):
             and self.properties == other.properties
         )
 
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
 
 class JobsTrap:
     """What :func:`trap_jobs` yields: the captured jobs and assertions on them.

@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 from odoo import api, fields, models
+from odoo.addons.queue_job.delay import chain
 from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.job import identity_exact
 
 
 class TestQueueJob(models.Model):
@@ -64,6 +66,27 @@ class TestQueueJob(models.Model):
                 "level": level,
             }
         )
+
+    def button_that_uses_with_delay(self):
+        """What a button of an addon would do: delay a job with all options."""
+        return self.with_delay(
+            channel="root.test",
+            description="Test",
+            eta=15,
+            identity_key=identity_exact,
+            max_retries=1,
+            priority=15,
+        ).testing_method(1, foo=2)
+
+    def button_that_uses_delayable_chain(self):
+        """Delay a graph of three jobs: node2, then node3, then node."""
+        delayables = chain(
+            self.delayable().create_ir_logging("node2"),
+            self.delayable().create_ir_logging("node3"),
+            self.delayable().create_ir_logging("node"),
+        )
+        delayables.delay()
+        return delayables
 
     def delay_me(self, arg, kwarg=None):
         return arg, kwarg
