@@ -1,0 +1,290 @@
+"""The job runner's HTTP dispatcher against a tiny local HTTP server.
+
+No Odoo and no database: the server records what it receives and answers as
+told (normal answers, errors, dropped connections, slow jobs).
+"""
+import http.server
+import queue
+import socket
+import threading
+import time
+
+import pytest
+from odoo.addons.queue_job.jobrunner.dispatcher import (
+    DispatchResult,
+    Endpoint,
+    HttpDispatcher,
+    build_request,
+    runjob_path,
+)
+from runner_fakes import FakeOdoo, basic_auth_of
+
+
+@pytest.fixture
+def results():
+    return queue.Queue()
+
+
+@pytest.fixture
+def make_dispatcher(results):
+    dispatchers = []
+
+    def factory(port, user=None, password=None, **kw):
+        dispatcher = HttpDispatcher(
+            Endpoint("http", "127.0.0.1", port, user, password), results.put, **kw
+        )
+        dispatcher.start()
+        dispatchers.append(dispatcher)
+        return dispatcher
+
+    yield factory
+    for dispatcher in dispatchers:
+        dispatcher.stop()
+
+
+def collect(results, count, timeout=10):
+    return [results.get(timeout=timeout) for _i in range(count)]
+
+
+def test_runjob_path_is_url_encoded():
+    assert runjob_path("my db", "a&b") == "/queue_job/runjob?db=my%20db&job_uuid=a%26b"
+
+
+def test_build_request():
+    request = build_request(Endpoint("http", "::1", 8069, "u", "p"), "/x").decode()
+    assert request.startswith("GET /x HTTP/1.1\r\n")
+    assert "Host: [::1]:8069\r\n" in request
+    assert "Authorization: Basic dTpw\r\n" in request
+    assert request.endswith("\r\n\r\n")
+
+
+def test_dispatch_sends_runjob_requests(make_dispatcher, results):
+    with FakeOdoo() as server:
+        server.behaviour = "error"
+        server.error_status = 200
+        dispatcher = make_dispatcher(server.port, user="admin", password="s3cret")
+        dispatcher.dispatch("db1", "uuid-1")
+        assert collect(results, 1) == [DispatchResult("db1", "uuid-1", None)]
+        ((db, uuid, headers),) = server.requests
+        assert (db, uuid) == ("db1", "uuid-1")
+        assert basic_auth_of(headers) == "admin:s3cret"
+        assert headers["Host"] == "127.0.0.1:%s" % server.port
+
+
+def test_no_authorization_header_without_user(make_dispatcher, results):
+    with FakeOdoo() as server:
+        server.behaviour = "error"
+        server.error_status = 204
+        make_dispatcher(server.port).dispatch("db", "u")
+        assert collect(results, 1)[0].error is None
+        assert "Authorization" not in server.requests[0][2]
+
+
+@pytest.mark.parametrize("status", [500, 404, 401, 302])
+def test_non_2xx_status_is_a_failure(make_dispatcher, results, status):
+    with FakeOdoo() as server:
+        server.behaviour = "error"
+        server.error_status = status
+        make_dispatcher(server.port).dispatch("db", "u")
+        (result,) = collect(results, 1)
+        assert result.error == "HTTP status %s" % status
+
+
+def test_connection_refused_is_a_failure(make_dispatcher, results):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    make_dispatcher(port).dispatch("db", "u")
+    (result,) = collect(results, 1)
+    assert result.uuid == "u" and "ConnectionRefusedError" in result.error
+
+
+def test_connection_dropped_without_answer_is_a_failure(make_dispatcher, results):
+    with FakeOdoo() as server:
+        server.behaviour = "drop"
+        make_dispatcher(server.port).dispatch("db", "u")
+        (result,) = collect(results, 1)
+        assert "without a response" in result.error
+
+
+def test_connect_timeout_is_a_failure(make_dispatcher, results):
+    # A listening socket whose backlog is full never completes new
+    # handshakes; a non-routable address is the portable equivalent.
+    dispatcher = HttpDispatcher(
+        Endpoint("http", "10.255.255.1", 9, None, None),
+        results.put,
+        connect_timeout=0.3,
+    )
+    dispatcher.start()
+    try:
+        started = time.monotonic()
+        dispatcher.dispatch("db", "u")
+        (result,) = collect(results, 1)
+        assert result.error
+        assert time.monotonic() - started < 5
+    finally:
+        dispatcher.stop()
+
+
+def test_slow_job_is_waited_for_and_dispatch_never_blocks(make_dispatcher, results):
+    """No short read timeout: a request alive for seconds is not a failure."""
+
+    class SlowHandler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            time.sleep(1.5)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dispatcher = make_dispatcher(server.server_address[1])
+        started = time.monotonic()
+        for i in range(20):
+            dispatcher.dispatch("db", "u%d" % i)
+        assert time.monotonic() - started < 0.1
+        found = collect(results, 20)
+        elapsed = time.monotonic() - started
+        assert all(result.error is None for result in found)
+        # Concurrent, from the dispatcher's single thread.
+        assert 1.4 < elapsed < 4
+        names = [t.name for t in threading.enumerate()]
+        assert names.count("queue_job.dispatcher") == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_keep_alive_connections_are_reused(make_dispatcher, results):
+    with FakeOdoo(keep_alive=True) as server:
+        server.behaviour = "error"
+        server.error_status = 200
+        dispatcher = make_dispatcher(server.port)
+        for i in range(5):
+            dispatcher.dispatch("db", "u%d" % i)
+            assert collect(results, 1)[0].error is None
+        assert server.connections == 1
+        assert len(server.requests) == 5
+
+
+def test_connections_closed_by_http10_server_are_not_reused(make_dispatcher, results):
+    with FakeOdoo(keep_alive=False) as server:
+        server.behaviour = "error"
+        server.error_status = 200
+        dispatcher = make_dispatcher(server.port)
+        for i in range(3):
+            dispatcher.dispatch("db", "u%d" % i)
+            assert collect(results, 1)[0].error is None
+        assert server.connections == 3
+
+
+class _IdleClosingHandler(http.server.BaseHTTPRequestHandler):
+    """Announces keep-alive, then closes the connection once idle."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.served += 1
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def test_stale_keep_alive_connection_is_retried_on_a_new_one(make_dispatcher, results):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _IdleClosingHandler)
+    server.served = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dispatcher = make_dispatcher(server.server_address[1])
+        for i in range(3):
+            dispatcher.dispatch("db", "u%d" % i)
+            assert collect(results, 1)[0].error is None
+            time.sleep(0.1)  # let the server close the idle connection
+        assert server.served == 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_stop_abandons_requests_in_flight(results):
+    class HangingHandler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            time.sleep(3)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HangingHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dispatcher = HttpDispatcher(
+            Endpoint("http", "127.0.0.1", server.server_address[1], None, None),
+            results.put,
+        )
+        dispatcher.start()
+        dispatcher.dispatch("db", "u")
+        time.sleep(0.3)
+        assert dispatcher.in_flight == 1
+        started = time.monotonic()
+        dispatcher.stop()
+        assert time.monotonic() - started < 2
+        assert results.empty()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _OneRequestPerConnectionHandler(http.server.BaseHTTPRequestHandler):
+    """Announces keep-alive but drops the second request of a connection,
+    unanswered: what a client sees when the server closed an idle connection
+    just as the client reused it."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle(self):
+        self.requests_here = 0
+        super().handle()
+
+    def do_GET(self):
+        self.requests_here += 1
+        if self.requests_here > 1:
+            self.server.dropped += 1
+            self.close_connection = True
+            return
+        self.server.served += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_reused_connection_closed_unanswered_is_retried(make_dispatcher, results):
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), _OneRequestPerConnectionHandler
+    )
+    server.served = server.dropped = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dispatcher = make_dispatcher(server.server_address[1])
+        for i in range(3):
+            dispatcher.dispatch("db", "u%d" % i)
+            assert collect(results, 1)[0].error is None
+        assert server.served == 3
+        assert server.dropped == 2
+    finally:
+        server.shutdown()
+        server.server_close()
