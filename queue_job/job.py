@@ -149,6 +149,38 @@ class Job(object):
     ``exc_info`` (last failure), ``graph_uuid`` and the dependencies.
     """
 
+    # the columns _load_from_db_record() reads, fetched in one query
+    _load_field_names = (
+        "uuid",
+        "graph_uuid",
+        "model_name",
+        "method_name",
+        "records",
+        "args",
+        "kwargs",
+        "name",
+        "channel",
+        "priority",
+        "eta",
+        "identity_key",
+        "state",
+        "retry",
+        "max_retries",
+        "result",
+        "exc_name",
+        "exc_message",
+        "exc_info",
+        "company_id",
+        "worker_pid",
+        "date_created",
+        "date_enqueued",
+        "date_started",
+        "date_done",
+        "date_cancelled",
+        "exec_time",
+        "dependencies",
+    )
+
     @classmethod
     def load(cls, env, job_uuid):
         """Read a job from the database; ``NoSuchJobError`` if it is gone."""
@@ -157,15 +189,15 @@ class Job(object):
             raise NoSuchJobError(
                 "Job %s does no longer exist in the storage." % job_uuid
             )
+        stored._read(cls._load_field_names)
         return cls._load_from_db_record(stored)
 
     @classmethod
     def load_many(cls, env, job_uuids):
         """Read several jobs; uuids missing in the database are ignored."""
-        return {
-            cls._load_from_db_record(record)
-            for record in cls.db_records_from_uuids(env, job_uuids)
-        }
+        stored = cls.db_records_from_uuids(env, job_uuids)
+        stored._read(cls._load_field_names)
+        return {cls._load_from_db_record(record) for record in stored}
 
     @classmethod
     def _load_from_db_record(cls, job_db_record):

@@ -384,10 +384,12 @@ class TestJobStates(JobCase):
         values = {job_._get_retry_seconds((10, 20)) for __ in range(200)}
         self.assertTrue(values <= set(range(10, 21)), values)
         self.assertGreater(len(values), 1)
+        error = RetryableJobError("later", seconds=(10, 20))
         with freeze_time("2015-03-15 15:10:00"):
-            job_.postpone(seconds=[10, 20])
+            job_.postpone(seconds=error.seconds)
         delay = (job_.eta - datetime(2015, 3, 15, 15, 10)).total_seconds()
         self.assertTrue(10 <= delay <= 20, delay)
+        self.assertEqual(delay, int(delay))
 
     def test_random_retry_pattern(self):
         self.env["queue.job.function"].create(
