@@ -28,7 +28,7 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 # locked by another transaction (typically a duplicate dispatch of the same
 # job being started) is not waited for; it counts as "not enqueued".
 LOCK_ENQUEUED_JOB = """
-    SELECT model_name, method_name
+    SELECT id
     FROM queue_job
     WHERE uuid = %s AND state = %s
     FOR UPDATE SKIP LOCKED
@@ -130,31 +130,26 @@ class RunJobController(http.Controller):
         """
         try:
             env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
-            row = env.cr.fetchone()
+            locked = env.cr.fetchone()
         except OperationalError as err:
             if err.pgcode not in PG_CONCURRENCY_ERRORS_TO_RETRY:
                 raise
-            row = None
-        if row is None:
+            locked = None
+        if locked is None:
             self._log_not_enqueued(env, job_uuid)
             return None
-        model_name, method_name = row
-        if model_name not in env.registry:
-            raise JobError(_("Model %s does not exist (anymore).", model_name))
-        if not callable(getattr(env[model_name], method_name, None)):
-            raise JobError(
-                _("Method %s of model %s does not exist (anymore).")
-                % (method_name, model_name)
-            )
         try:
             job = Job.load(env, job_uuid)
+        except JobError:
+            raise
         except Exception as err:
             raise JobError(_("The job could not be loaded: %s", err)) from err
         records = job.recordset
-        if records and len(records.exists()) != len(records):
+        missing = records - records.exists()
+        if missing:
             raise MissingError(
                 _("Record(s) %s of the job do not exist (anymore).")
-                % (_format_records(records - records.exists()),)
+                % (_format_records(missing),)
             )
         return job
 
@@ -235,9 +230,8 @@ class RunJobController(http.Controller):
 
     def _get_failure_values(self, job, traceback_txt, orig_exception):
         """Collect relevant data from exception."""
-        exception_name = orig_exception.__class__.__name__
-        if hasattr(orig_exception, "__module__"):
-            exception_name = orig_exception.__module__ + "." + exception_name
+        exc_class = type(orig_exception)
+        exception_name = "%s.%s" % (exc_class.__module__, exc_class.__name__)
         with warnings.catch_warnings():
             # odoo.exceptions.UserError.name: deprecated alias of str()
             warnings.simplefilter("ignore", DeprecationWarning)
