@@ -14,7 +14,10 @@ BUILD_DIR = Path(os.environ.get("QUEUE_JOB_BUILD_DIR", REPO_ROOT / "build"))
 
 # Odoo's command line entry point, independent of how Odoo was installed
 # (pip, editable checkout, or a bare source tree on PYTHONPATH).
-ODOO_COMMAND = [sys.executable, "-c", "import odoo.cli; odoo.cli.main()"]
+ODOO_COMMAND = [
+    sys.executable,
+    str(Path(__file__).resolve().parent / "odoo_launcher.py"),
+]
 
 
 class RuntimeMissing(Exception):
