@@ -380,6 +380,7 @@ class QueueJob(models.Model):
         """
         return [("state", "=", FAILED)]
 
+    @api.model
     def autovacuum(self):
         """Delete the done and cancelled jobs older than their channel's interval.
 
@@ -415,6 +416,7 @@ class QueueJob(models.Model):
                 cron.sudo()._trigger()
         return True
 
+    @api.model
     def requeue_stuck_jobs(self, enqueued_delta=1, started_delta=0):
         """Fix jobs that are in a bad states
 
