@@ -183,6 +183,48 @@ class TestJobActions(JobCase):
         self.assertEqual(job.db_record().record_ids, records.ids)
 
 
+class TestUnloadableJob(JobCase):
+    """Jobs of an uninstalled addon: model or method gone."""
+
+    def _unloadable_job(self, **columns):
+        job, record = self._create_job()
+        self._write(record, {"state": FAILED, "exc_info": "Traceback..."})
+        record.flush()
+        for column, value in columns.items():
+            self.env.cr.execute(
+                "UPDATE queue_job SET %s = %%s WHERE id = %%s" % column,
+                (value, record.id),
+            )
+        record.invalidate_cache()
+        return record
+
+    def test_set_done(self):
+        record = self._unloadable_job(model_name="test.removed.model")
+        record.button_done()
+        self.assertEqual(record.state, DONE)
+        self.assertTrue(record.date_done)
+        self.assertFalse(record.exc_info)
+        self.assertEqual(
+            record.result, "Manually set to done by %s" % self.env.user.name
+        )
+
+    def test_cancel(self):
+        record = self._unloadable_job(method_name="removed_method")
+        wizard = (
+            self.env["queue.jobs.to.cancelled"]
+            .with_context(active_model="queue.job", active_ids=record.ids)
+            .create({})
+        )
+        wizard.set_cancelled()
+        self.assertEqual(record.state, CANCELLED)
+        self.assertTrue(record.date_cancelled)
+
+    def test_requeue_refused(self):
+        record = self._unloadable_job(model_name="test.removed.model")
+        with self.assertRaisesRegex(exceptions.UserError, "test.removed.model"):
+            record.requeue()
+
+
 class TestWriteProtection(JobCase):
     def test_create_without_sentinel(self):
         with self.assertRaisesRegex(

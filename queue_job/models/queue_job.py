@@ -283,7 +283,13 @@ class QueueJob(models.Model):
         if state not in (DONE, PENDING, CANCELLED):
             raise ValueError("State not supported: %s" % state)
         for record in self:
-            job_ = Job.load(record.env, record.uuid)
+            try:
+                job_ = Job.load(record.env, record.uuid)
+            except JobError as err:
+                if state == PENDING:
+                    raise exceptions.UserError(str(err)) from err
+                record._close_unloadable_job(state, result)
+                continue
             if state == DONE:
                 job_.set_done(result=result)
                 job_.store()
@@ -297,6 +303,24 @@ class QueueJob(models.Model):
                 job_.store()
         if state == CANCELLED:
             self._cancel_waiting_dependents()
+
+    def _close_unloadable_job(self, state, result):
+        """Set done or cancelled a job that cannot be loaded any more.
+
+        Its model or method is gone (addon uninstalled): it can never run
+        again, but it must still be possible to close it.
+        """
+        vals = {"state": state, "result": result or False}
+        if state == DONE:
+            vals.update(
+                date_done=fields.Datetime.now(),
+                exc_name=False,
+                exc_message=False,
+                exc_info=False,
+            )
+        else:
+            vals["date_cancelled"] = fields.Datetime.now()
+        self.with_context(_job_edit_sentinel=self.EDIT_SENTINEL).write(vals)
 
     def _cancel_waiting_dependents(self):
         """Cancel the jobs waiting on these (cancelled) jobs, recursively.
