@@ -174,6 +174,9 @@ class RunJobController(http.Controller):
         reflects what happens while it runs; the job's own changes are
         committed with its done state. A PostgreSQL concurrency error is not
         the job's fault: it is retried a few seconds later.
+
+        This is the one method spanning the execution from started to done:
+        what must be held while the job runs (a lease) belongs here.
         """
         try:
             job.set_started()
