@@ -210,6 +210,21 @@ def test_success_releases_dependents(server, jobs):
     }
 
 
+@pytest.mark.parametrize(
+    "message, result",
+    [
+        ("Already imported", "Already imported"),
+        ("", "Job interrupted and set to Done: nothing to do."),
+    ],
+)
+def test_nothing_to_do(server, jobs, message, result):
+    uuid = jobs.enqueued("nothing_to_do", (message,))
+    assert runjob(server, uuid) == (200, "")
+    job = jobs.read(uuid, ["state", "result", "date_done"])
+    assert (job["state"], job["result"]) == (DONE, result)
+    assert job["date_done"]
+
+
 def test_retryable_error(server, jobs):
     uuid = jobs.enqueued("raise_retryable", kwargs={"seconds": 30})
     before = datetime.utcnow()

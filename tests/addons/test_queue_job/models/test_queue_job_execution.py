@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 from odoo import models
+from odoo.addons.queue_job.exception import NothingToDoJob
 from odoo.exceptions import UserError
 
 
@@ -16,6 +17,9 @@ class TestQueueJob(models.Model):
     def rename_then_fail(self, name, message):
         self.write({"name": name})
         raise ValueError(message)
+
+    def nothing_to_do(self, message=""):
+        raise NothingToDoJob(message)
 
     def raise_user_error(self, message):
         raise UserError(message)
