@@ -201,11 +201,12 @@ class QueueJob(models.Model):
         graph_uuids = {uuid for uuid in self.mapped("graph_uuid") if uuid}
         if not graph_uuids:
             return {}
-        jobs_by_graph = {}
+        ids_by_graph = {}
         for job in self.search([("graph_uuid", "in", list(graph_uuids))]):
-            jobs_by_graph.setdefault(job.graph_uuid, self.browse())
-            jobs_by_graph[job.graph_uuid] |= job
-        return jobs_by_graph
+            ids_by_graph.setdefault(job.graph_uuid, []).append(job.id)
+        return {
+            graph_uuid: self.browse(ids) for graph_uuid, ids in ids_by_graph.items()
+        }
 
     @api.model_create_multi
     def create(self, vals_list):
