@@ -12,6 +12,74 @@ odoo.define("queue_job.fields", function (require) {
     // and keeps the CPU busy: large graphs are laid out by dependency level,
     // without physics.
     const PHYSICS_MAX_NODES = 100;
+    // Spacing of the level layout of large graphs, in canvas pixels.
+    const LEVEL_SPACING = {node: 40, row: 50, level: 110};
+
+    /**
+     * Positions the nodes of a large graph by dependency level: a job sits
+     * one level below the deepest of its parents. A wide level (a group of
+     * hundreds of jobs) is wrapped into rows, so that the whole graph keeps
+     * a readable scale once fitted in the widget.
+     *
+     * @param {Array} nodeIds
+     * @param {Array} edges pairs [parent_id, child_id]
+     * @returns {Map} node id -> {x, y}
+     */
+    function levelLayout(nodeIds, edges) {
+        const children = new Map(nodeIds.map((id) => [id, []]));
+        const parentCount = new Map(nodeIds.map((id) => [id, 0]));
+        for (const [parent, child] of edges) {
+            if (children.has(parent) && children.has(child)) {
+                children.get(parent).push(child);
+                parentCount.set(child, parentCount.get(child) + 1);
+            }
+        }
+        // Longest path from the roots, in topological order (Kahn).
+        const level = new Map();
+        const queue = nodeIds.filter((id) => parentCount.get(id) === 0);
+        queue.forEach((id) => level.set(id, 0));
+        for (let i = 0; i < queue.length; i++) {
+            const id = queue[i];
+            for (const child of children.get(id)) {
+                level.set(child, Math.max(level.get(child) || 0, level.get(id) + 1));
+                parentCount.set(child, parentCount.get(child) - 1);
+                if (parentCount.get(child) === 0) {
+                    queue.push(child);
+                }
+            }
+        }
+        // A cycle cannot come from delayed graphs; if data has one, its
+        // nodes go below the others rather than being lost.
+        const deepest = Math.max(0, ...level.values());
+        nodeIds
+            .filter((id) => !level.has(id))
+            .forEach((id) => level.set(id, deepest + 1));
+
+        const levels = new Map();
+        for (const id of nodeIds) {
+            const members = levels.get(level.get(id)) || [];
+            members.push(id);
+            levels.set(level.get(id), members);
+        }
+        const perRow = Math.max(8, Math.ceil(Math.sqrt(nodeIds.length) * 1.5));
+        const positions = new Map();
+        let y = 0;
+        for (const depth of [...levels.keys()].sort((a, b) => a - b)) {
+            const members = levels.get(depth).sort((a, b) => a - b);
+            const rows = Math.ceil(members.length / perRow);
+            const levelTop = y;
+            members.forEach((id, index) => {
+                const row = Math.floor(index / perRow);
+                const inRow = Math.min(perRow, members.length - row * perRow);
+                positions.set(id, {
+                    x: ((index % perRow) - (inRow - 1) / 2) * LEVEL_SPACING.node,
+                    y: levelTop + row * LEVEL_SPACING.row,
+                });
+            });
+            y += (rows - 1) * LEVEL_SPACING.row + LEVEL_SPACING.level;
+        }
+        return positions;
+    }
 
     /**
      * Draws the dependency graph of a job (field `dependency_graph`, a dict
@@ -68,6 +136,7 @@ odoo.define("queue_job.fields", function (require) {
         _render: function () {
             this._destroyNetwork();
             this.$el.empty();
+            this.el.classList.remove("o_job_directed_graph_drawn");
             this.wasVisible = false;
             this._onDOMUpdated();
         },
@@ -86,9 +155,8 @@ odoo.define("queue_job.fields", function (require) {
         /**
          * @returns {Object} vis-network options suited to the graph's size
          */
-        _networkOptions: function (nodeCount) {
-            const large = nodeCount > PHYSICS_MAX_NODES;
-            const options = {
+        _networkOptions: function (large) {
+            return {
                 autoResize: true,
                 layout: {
                     randomSeed: LAYOUT_SEED,
@@ -116,17 +184,6 @@ odoo.define("queue_job.fields", function (require) {
                     hideEdgesOnZoom: large,
                 },
             };
-            if (large) {
-                options.layout.hierarchical = {
-                    enabled: true,
-                    direction: "UD",
-                    sortMethod: "directed",
-                    shakeTowards: "roots",
-                    nodeSpacing: 40,
-                    levelSeparation: 120,
-                };
-            }
-            return options;
         },
 
         /**
@@ -149,17 +206,25 @@ odoo.define("queue_job.fields", function (require) {
         _buildNetwork: function () {
             const nodes = this.value.nodes.map((node) => this._visNode(node));
             this.nodeIds = new Set(nodes.map((node) => node.id));
-            const edges = (this.value.edges || []).map((edge) => ({
-                from: edge[0],
-                to: edge[1],
-            }));
+            const pairs = this.value.edges || [];
+            const edges = pairs.map((edge) => ({from: edge[0], to: edge[1]}));
+            const large = nodes.length > PHYSICS_MAX_NODES;
+            if (large) {
+                const positions = levelLayout([...this.nodeIds], pairs);
+                nodes.forEach((node) => Object.assign(node, positions.get(node.id)));
+            }
             const container = document.createElement("div");
             container.className = "o_job_directed_graph_canvas";
             this.el.appendChild(container);
             this.network = new vis.Network(
                 container,
                 {nodes: nodes, edges: edges},
-                this._networkOptions(nodes.length)
+                this._networkOptions(large)
+            );
+            // Marks the first complete drawing (after stabilisation for small
+            // graphs), e.g. for styling or for tours waiting on the graph.
+            this.network.once("afterDrawing", () =>
+                this.el.classList.add("o_job_directed_graph_drawn")
             );
             this.network.on("click", this._onNetworkClick.bind(this));
             this.network.on("dragEnd", this._selectCurrentJob.bind(this));
@@ -208,8 +273,10 @@ odoo.define("queue_job.fields", function (require) {
         },
 
         _onNetworkClick: function (params) {
-            const jobId = params.nodes.length ? params.nodes[0] : null;
-            if (jobId !== null && jobId !== this.record.res_id) {
+            // params.nodes lists the selected nodes, and the current job is
+            // kept selected: the clicked node is the one under the pointer.
+            const jobId = this.network.getNodeAt(params.pointer.DOM);
+            if (jobId !== undefined && jobId !== this.record.res_id) {
                 this._openJob(jobId);
             }
             this._selectCurrentJob();
