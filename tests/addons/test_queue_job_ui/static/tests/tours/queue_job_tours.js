@@ -1,0 +1,391 @@
+/* eslint-disable no-console */
+// The browser console is how tours talk to the test (Odoo's HttpCase).
+odoo.define("test_queue_job_ui.tours", function (require) {
+    "use strict";
+
+    const tour = require("web_tour.tour");
+
+    // Background colour of a node of a done job (queue.job graph data).
+    const DONE_NODE_RGB = [0xc2, 0xfa, 0xbc];
+
+    /**
+     * Steps asking the test (Python side) for a screenshot named `name` once
+     * `trigger` is visible, then waiting until it was taken: the test adds
+     * the class `o_qj_shot_<name>` to the body when the picture is saved.
+     */
+    function screenshot(name, trigger) {
+        return [
+            {
+                content: `Screenshot ${name}`,
+                trigger: trigger,
+                run: function () {
+                    $(trigger)[0].scrollIntoView({block: "center"});
+                    // Let transitions (dialogs, dropdowns) end first.
+                    setTimeout(() => console.log(`queue_job_screenshot:${name}`), 400);
+                },
+            },
+            {
+                content: `Wait for screenshot ${name}`,
+                trigger: `body.o_qj_shot_${name}`,
+                // Looked for in the whole page even when a dialog is open.
+                in_modal: false,
+                run: function () {
+                    // Nothing to do: waiting for the screenshot.
+                },
+            },
+        ];
+    }
+
+    function openJobQueueApp() {
+        return [
+            tour.stepUtils.showAppsMenuItem(),
+            {
+                content: "Open the Job Queue app",
+                trigger: '.o_app[data-menu-xmlid="queue_job.menu_queue_job_root"]',
+            },
+        ];
+    }
+
+    function openQueueMenu(menuXmlid) {
+        return [
+            {
+                content: "Open the Queue menu",
+                trigger: '.o_menu_sections [data-menu-xmlid="queue_job.menu_queue"]',
+            },
+            {
+                content: `Open ${menuXmlid}`,
+                trigger: `.o_menu_sections [data-menu-xmlid="${menuXmlid}"]`,
+            },
+        ];
+    }
+
+    /**
+     * @returns {Array} steps selecting the row of job `name` in the list
+     *     and running the list action (wizard) `action` on it
+     */
+    function runListAction(name, action) {
+        return [
+            {
+                content: `Select ${name}`,
+                trigger: `.o_data_row:contains("${name}") .o_list_record_selector input`,
+                extra_trigger:
+                    ".o_list_view:not(:has(.o_list_record_selector input:checked))",
+            },
+            {
+                content: "Open the Action menu",
+                trigger: '.o_cp_action_menus .dropdown-toggle:contains("Action")',
+            },
+            {
+                content: `Run ${action}`,
+                trigger: `.o_cp_action_menus .dropdown-item:contains("${action}")`,
+            },
+        ];
+    }
+
+    /**
+     * @returns {Object|null} centre, in client coordinates, of the pixels of
+     *     `canvas` having the colour `rgb`
+     */
+    function findColour(canvas, rgb) {
+        const {width, height} = canvas;
+        const pixels = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+        let count = 0;
+        let sumX = 0;
+        let sumY = 0;
+        for (let i = 0; i < pixels.length; i += 4) {
+            if (
+                Math.abs(pixels[i] - rgb[0]) <= 2 &&
+                Math.abs(pixels[i + 1] - rgb[1]) <= 2 &&
+                Math.abs(pixels[i + 2] - rgb[2]) <= 2
+            ) {
+                count++;
+                sumX += (i / 4) % width;
+                sumY += Math.floor(i / 4 / width);
+            }
+        }
+        if (!count) {
+            return null;
+        }
+        const box = canvas.getBoundingClientRect();
+        return {
+            x: box.left + ((sumX / count) * box.width) / width,
+            y: box.top + ((sumY / count) * box.height) / height,
+        };
+    }
+
+    function pointer(type, target, point) {
+        target.dispatchEvent(
+            new PointerEvent(type, {
+                bubbles: true,
+                cancelable: true,
+                clientX: point.x,
+                clientY: point.y,
+                pointerId: 1,
+                pointerType: "mouse",
+                isPrimary: true,
+                button: 0,
+                buttons: type === "pointerup" ? 0 : 1,
+            })
+        );
+    }
+
+    const GRAPH_CANVAS =
+        ".o_field_job_directed_graph.o_job_directed_graph_drawn canvas";
+
+    tour.register(
+        "queue_job_requeue_failed_job",
+        {test: true, url: "/web"},
+        [].concat(
+            openJobQueueApp(),
+            [
+                {
+                    content: "The jobs list shows the jobs to do",
+                    trigger: '.o_list_view .o_data_row:contains("QJ UI pending job")',
+                    run: function () {
+                        // Only waiting for the list.
+                    },
+                },
+            ],
+            screenshot("jobs_list", ".o_list_view .o_data_row"),
+            [
+                {
+                    content: "Remove the default filters",
+                    trigger: ".o_searchview_facet .o_facet_remove",
+                },
+                {
+                    content: "Open the filters",
+                    trigger: ".o_filter_menu .dropdown-toggle",
+                },
+                {
+                    content: "Show failed jobs only",
+                    trigger: '.o_filter_menu .dropdown-item:contains("Failed")',
+                },
+                {
+                    content: "Only the failed job is listed",
+                    trigger: '.o_data_row:contains("QJ UI failed job")',
+                    extra_trigger:
+                        '.o_list_view:not(:has(.o_data_row:contains("QJ UI pending job")))',
+                    run: function () {
+                        // Only checking the list.
+                    },
+                },
+                {
+                    content: "Open the failed job",
+                    trigger: '.o_data_row:contains("QJ UI failed job") td[name="name"]',
+                },
+                {
+                    content: "The form shows the exception",
+                    trigger:
+                        '.o_form_view .o_field_widget[name="exc_info"]:contains("ZeroDivisionError")',
+                    extra_trigger:
+                        '.o_statusbar_status button.btn-primary[data-value="failed"]',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
+            ],
+            screenshot("job_form", '.o_form_view button[name="requeue"]'),
+            [
+                {
+                    content: "Requeue the job",
+                    trigger: '.o_form_view button[name="requeue"]',
+                },
+                {
+                    content: "The job is pending again",
+                    trigger:
+                        '.o_statusbar_status button.btn-primary[data-value="pending"]',
+                    extra_trigger:
+                        '.o_form_view:not(:has(button[name="requeue"]:visible))',
+                    run: function () {
+                        // Only checking the state.
+                    },
+                },
+            ]
+        )
+    );
+
+    tour.register(
+        "queue_job_dependency_graph",
+        // Started by the test on the page it opens.
+        {test: true},
+        [].concat(
+            [
+                {
+                    content: "Show the dependencies",
+                    trigger: '.o_form_view .nav-link:contains("Dependencies")',
+                },
+                {
+                    content: "The graph is drawn, with the done job in green",
+                    trigger: GRAPH_CANVAS,
+                    run: function () {
+                        const canvas = $(GRAPH_CANVAS)[0];
+                        if (!canvas.width || !canvas.height) {
+                            throw new Error("The graph canvas has no size");
+                        }
+                        if (!findColour(canvas, DONE_NODE_RGB)) {
+                            throw new Error("No node of a done job in the graph");
+                        }
+                    },
+                },
+            ],
+            screenshot("job_graph", GRAPH_CANVAS),
+            [
+                {
+                    content: "Click the node of the done job",
+                    trigger: GRAPH_CANVAS,
+                    run: function () {
+                        const canvas = $(GRAPH_CANVAS)[0];
+                        const point = findColour(canvas, DONE_NODE_RGB);
+                        pointer("pointerdown", canvas, point);
+                        pointer("pointerup", canvas, point);
+                    },
+                },
+                {
+                    content: "The form of the clicked job is open",
+                    trigger:
+                        '.o_form_view .o_field_widget[name="name"]:contains("QJ UI graph: extract")',
+                    extra_trigger:
+                        '.o_statusbar_status button.btn-primary[data-value="done"]',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
+            ]
+        )
+    );
+
+    tour.register(
+        "queue_job_large_graph",
+        // Started by the test on the page it opens.
+        {test: true},
+        [].concat(
+            [
+                {
+                    content: "Show the dependencies",
+                    trigger: '.o_form_view .nav-link:contains("Dependencies")',
+                    run: function (actions) {
+                        window.qjGraphShownAt = performance.now();
+                        actions.click();
+                    },
+                },
+                {
+                    content: "The large graph is drawn",
+                    trigger: GRAPH_CANVAS,
+                    run: function () {
+                        const elapsed = performance.now() - window.qjGraphShownAt;
+                        console.log(
+                            `queue_job large graph drawn in ${Math.round(elapsed)} ms`
+                        );
+                        const canvas = $(GRAPH_CANVAS)[0];
+                        if (!findColour(canvas, [0xd2, 0xe5, 0xff])) {
+                            throw new Error("No node of a waiting job in the graph");
+                        }
+                    },
+                },
+            ],
+            screenshot("job_graph_large", GRAPH_CANVAS)
+        )
+    );
+
+    tour.register(
+        "queue_job_wizards",
+        // Started by the test on the page it opens.
+        {test: true},
+        [].concat(
+            [
+                {
+                    content: "The jobs list is shown",
+                    trigger: '.o_list_view .o_data_row:contains("QJ UI wizard failed")',
+                    run: function () {
+                        // Only waiting for the list.
+                    },
+                },
+            ],
+            runListAction("QJ UI wizard failed", "Requeue Jobs"),
+            screenshot("wizard_requeue", '.modal-footer button[name="requeue"]'),
+            [
+                {
+                    content: "Requeue",
+                    trigger: '.modal-footer button[name="requeue"]',
+                },
+                {
+                    content: "The requeued job is pending",
+                    trigger:
+                        '.o_data_row:contains("QJ UI wizard failed") td[name="state"]:contains("Pending")',
+                    extra_trigger: "body:not(:has(.modal))",
+                    run: function () {
+                        // Only checking the list.
+                    },
+                },
+            ],
+            runListAction("QJ UI wizard done", "Set jobs to done"),
+            [
+                {
+                    content: "Set to done",
+                    trigger: '.modal-footer button[name="set_done"]',
+                },
+                {
+                    content: "The done job left the list (done jobs are filtered out)",
+                    trigger:
+                        '.o_list_view:not(:has(.o_data_row:contains("QJ UI wizard done")))',
+                    extra_trigger: "body:not(:has(.modal))",
+                    run: function () {
+                        // Only checking the list.
+                    },
+                },
+            ],
+            runListAction("QJ UI wizard cancel", "Cancel jobs"),
+            [
+                {
+                    content: "Cancel the jobs",
+                    trigger: '.modal-footer button[name="set_cancelled"]',
+                },
+                {
+                    content: "The cancelled job left the list",
+                    trigger:
+                        '.o_list_view:not(:has(.o_data_row:contains("QJ UI wizard cancel")))',
+                    extra_trigger: "body:not(:has(.modal))",
+                    run: function () {
+                        // Only checking the list.
+                    },
+                },
+            ]
+        )
+    );
+
+    tour.register(
+        "queue_job_channels_and_functions",
+        {test: true, url: "/web"},
+        [].concat(
+            openJobQueueApp(),
+            openQueueMenu("queue_job.menu_queue_job_channel"),
+            screenshot("channels", '.o_list_view .o_data_row:contains("root")'),
+            [
+                {
+                    content: "Open the root channel",
+                    trigger: '.o_data_row:contains("root") td[name="complete_name"]',
+                },
+            ],
+            screenshot(
+                "channel_form",
+                '.o_form_view .o_field_widget[name="complete_name"]'
+            ),
+            openQueueMenu("queue_job.menu_queue_job_function"),
+            screenshot(
+                "job_functions",
+                '.o_list_view .o_data_row:contains("<queue.job>._test_job")'
+            ),
+            [
+                {
+                    content: "Open the test job function",
+                    trigger:
+                        '.o_data_row:contains("<queue.job>._test_job") td[name="name"]',
+                },
+            ],
+            screenshot(
+                "job_function_form",
+                '.o_form_view .o_field_widget[name="method"]'
+            )
+        )
+    );
+});
