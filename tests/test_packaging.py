@@ -12,6 +12,7 @@ wheel holds what is committed, so the expected contents come from git too.
 import ast
 import email.parser
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -32,11 +33,7 @@ PREFIX = "odoo/addons/queue_job/"
 
 def _run(command, **kwargs):
     result = subprocess.run(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kwargs
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs
     )
     assert result.returncode == 0, "%s failed (exit %s):\n%s" % (
         " ".join(str(c) for c in command),
@@ -104,9 +101,12 @@ def test_wheel_is_named_after_the_addon_and_its_version(wheel_path):
     assert wheel_path.name.startswith("odoo_addon_queue_job-15.0."), wheel_path.name
     assert wheel_path.name.endswith("-py3-none-any.whl"), wheel_path.name
     wheel_version = wheel_path.name.split("-")[1]
-    # setuptools-odoo appends .99.devN when the addon changed after the last
-    # bump of the manifest version.
-    assert wheel_version == version or wheel_version.startswith(version + ".99.dev")
+    # When the addon changed after the last bump of the manifest version,
+    # setuptools-odoo appends the number of those commits (.N for 15.0).
+    assert re.match(r"^%s(\.\d+)?$" % re.escape(version), wheel_version), (
+        wheel_version,
+        version,
+    )
 
 
 def test_wheel_requires_odoo_15_and_the_external_dependencies(wheel_metadata):
@@ -191,31 +191,42 @@ def _clean_env():
     return env
 
 
-def test_addon_is_importable_from_the_installed_wheel(wheel_venv):
+def _odoo_only_addons_path(addons_path):
+    """Odoo's own addons directories: none of this repository's."""
+    return [
+        p for p in addons_path if Path(p).resolve() not in (REPO_ROOT, TEST_ADDONS_DIR)
+    ]
+
+
+def test_addon_is_importable_from_the_installed_wheel(wheel_venv, addons_path):
     root, purelib = wheel_venv
+    # Odoo's standard addons (mail, base_sparse_field, ...) may live outside
+    # the odoo package (source checkouts): Odoo finds them, and the wheel's
+    # addon, once its addons path is configured.
+    script = (
+        "import sys, odoo, odoo.release; from odoo.modules import module;"
+        "odoo.tools.config.parse_config(sys.argv[1:]);"
+        "module.initialize_sys_path();"
+        "import odoo.addons.queue_job as addon;"
+        "print(module.get_module_path('queue_job'));"
+        "print(addon.__file__); print(odoo.release.version_info[0])"
+    )
     output = _run(
-        [
-            str(root / "bin" / "python"),
-            "-c",
-            "import odoo.addons.queue_job as addon, odoo.release;"
-            "print(addon.__file__); print(odoo.release.version_info[0])",
-        ],
+        [str(root / "bin" / "python"), "-c", script]
+        + ["--addons-path=%s" % ",".join(_odoo_only_addons_path(addons_path))],
         cwd=str(root),
         env=_clean_env(),
     )
-    addon_file, odoo_major = output.split()[-2:]
-    assert (
-        Path(addon_file).resolve()
-        == (purelib / "odoo" / "addons" / "queue_job" / "__init__.py").resolve()
-    )
+    module_path, addon_file, odoo_major = output.split()[-3:]
+    installed = purelib / "odoo" / "addons" / "queue_job"
+    assert Path(module_path).resolve() == installed.resolve()
+    assert Path(addon_file).resolve() == (installed / "__init__.py").resolve()
     assert odoo_major == "15"
 
 
 def test_odoo_installs_the_addon_from_the_wheel(wheel_venv, odoo, addons_path):
     root, purelib = wheel_venv
-    odoo_paths = [
-        p for p in addons_path if Path(p).resolve() not in (REPO_ROOT, TEST_ADDONS_DIR)
-    ]
+    odoo_paths = _odoo_only_addons_path(addons_path)
     db_name = database.unique_db_name("qjwheel")
     log_dir = Path(BUILD_DIR) / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -226,14 +237,7 @@ def test_odoo_installs_the_addon_from_the_wheel(wheel_venv, odoo, addons_path):
         "--database=%s" % db_name,
         "--db-filter=^%s$" % db_name,
     ]
-    locate = (
-        "import sys, odoo; from odoo.modules import module;"
-        "odoo.tools.config.parse_config(sys.argv[1:]);"
-        "module.initialize_sys_path();"
-        "print('MODULE_PATH', module.get_module_path('queue_job'))"
-    )
     try:
-        output = _run([python, "-c", locate] + options, cwd=str(root), env=_clean_env())
         _run(
             [python, "-c", "import odoo.cli; odoo.cli.main()", "server"]
             + options
@@ -250,11 +254,6 @@ def test_odoo_installs_the_addon_from_the_wheel(wheel_venv, odoo, addons_path):
             cwd=str(root),
             env=_clean_env(),
         )
-        module_path = output.split("MODULE_PATH", 1)[1].split()[0]
-        assert (
-            Path(module_path).resolve()
-            == (purelib / "odoo" / "addons" / "queue_job").resolve()
-        )
         log = log_path.read_text(errors="replace")
         assert " ERROR " not in log and " CRITICAL " not in log, log[-4000:]
         with database.committed_env(odoo, db_name) as env:
@@ -262,5 +261,11 @@ def test_odoo_installs_the_addon_from_the_wheel(wheel_venv, odoo, addons_path):
             assert module.state == "installed"
             env.cr.execute("SELECT count(*) FROM queue_job")
             assert env.cr.fetchone() == (0,)
+            # The install hook ran from the wheel (its SQL file is packaged).
+            env.cr.execute(
+                "SELECT count(*) FROM information_schema.triggers"
+                " WHERE trigger_name = 'queue_job_notify'"
+            )
+            assert env.cr.fetchone()[0] >= 1
     finally:
         database.drop_database(odoo, db_name)
