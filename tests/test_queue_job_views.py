@@ -1,7 +1,6 @@
 """Views, actions and menus of the Job Queue (spec §15), as the web client
 loads them."""
 from lxml import etree
-
 from odoo.tests.common import TransactionCase
 
 
