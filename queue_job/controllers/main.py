@@ -148,8 +148,10 @@ class RunJobController(http.Controller):
         missing = records - records.exists()
         if missing:
             raise MissingError(
-                _("Record(s) %s of the job do not exist (anymore).")
-                % (_format_records(missing),)
+                _(
+                    "Record(s) %s of the job do not exist (anymore).",
+                    _format_records(missing),
+                )
             )
         return job
 

@@ -58,13 +58,10 @@ class QueueJobFunction(models.Model):
         index=True,
         store=True,
     )
-    model_id = fields.Many2one(
-        comodel_name="ir.model", string="Model", ondelete="cascade"
-    )
+    model_id = fields.Many2one(comodel_name="ir.model", ondelete="cascade")
     method = fields.Char()
     channel_id = fields.Many2one(
         comodel_name="queue.job.channel",
-        string="Channel",
         required=True,
         default=lambda self: self._default_channel(),
     )
@@ -159,11 +156,10 @@ class QueueJobFunction(models.Model):
     def _retry_pattern_format_error_message(self):
         return _(
             "Unexpected format of Retry Pattern for %(name)s.\n"
-            "Example of valid format:\n"
-            "{1: 300, 5: 600, 10: 1200, 15: 3000}\n"
-            "or, with random delays between two bounds:\n"
-            "{1: (60, 300), 5: (300, 900)}",
+            "Examples of valid formats:\n%(examples)s",
             name=self.name,
+            examples="{1: 300, 5: 600, 10: 1200, 15: 3000}\n"
+            "{1: (60, 300), 5: (300, 900)}",
         )
 
     @api.constrains("retry_pattern")
@@ -178,10 +174,10 @@ class QueueJobFunction(models.Model):
     def _related_action_format_error_message(self):
         return _(
             "Unexpected format of Related Action for %(name)s.\n"
-            "Example of valid format:\n"
-            '{"enable": True, "func_name": "related_action_foo",'
-            ' "kwargs": {"limit": 10}}',
+            "Example of valid format:\n%(example)s",
             name=self.name,
+            example='{"enable": True, "func_name": "related_action_foo",'
+            ' "kwargs": {"limit": 10}}',
         )
 
     @api.constrains("related_action")
@@ -246,7 +242,7 @@ class QueueJobFunction(models.Model):
 
     @staticmethod
     def job_function_name(model_name, method_name):
-        return "<{}>.{}".format(model_name, method_name)
+        return f"<{model_name}>.{method_name}"
 
     def job_default_config(self):
         return self.JobConfig(

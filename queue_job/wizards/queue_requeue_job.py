@@ -14,7 +14,9 @@ class QueueRequeueJob(models.TransientModel):
         return False
 
     job_ids = fields.Many2many(
-        comodel_name="queue.job", string="Jobs", default=_default_job_ids
+        comodel_name="queue.job",
+        string="Jobs",
+        default=lambda self: self._default_job_ids(),
     )
 
     def requeue(self):
