@@ -102,7 +102,12 @@ class RunJobController(http.Controller):
             )
             return None
         if not request.db:
-            if not http.db_filter([db]) or not odoo.service.db.exp_db_exist(db):
+            # No db filter here: like the runner, a filter such as ^%d$ is
+            # meant for browsers, which do not call this route.
+            if (
+                db not in odoo.modules.registry.Registry.registries
+                and not odoo.service.db.exp_db_exist(db)
+            ):
                 _logger.warning(
                     "runjob asked to run job %s of unknown database %r: nothing to run",
                     job_uuid,
