@@ -19,7 +19,7 @@ import resource
 import threading
 
 from odoo.service import server
-from odoo.tools import config
+from odoo.tools import config as odoo_config
 
 from .config import RunnerConfigError, is_disabled_channels
 from .runner import QueueJobRunner, _channels, load_runner_config, queue_job_section
@@ -113,7 +113,7 @@ class WorkerJobRunner(server.Worker):
             "Worker (%d) CPU time limit (%s) reached. Stop gracefully and "
             "re-initialize the runner.",
             self.pid,
-            config["limit_time_cpu"],
+            odoo_config["limit_time_cpu"],
         )
         self._recover = True
         self.runner.stop()
@@ -137,7 +137,7 @@ class WorkerJobRunner(server.Worker):
 
 def _start_runner_thread(server_type):
     global runner_thread
-    if config["stop_after_init"]:
+    if odoo_config["stop_after_init"]:
         return
     if not _is_runner_enabled():
         _logger.info(DISABLED_MESSAGE, "thread", server_type)

@@ -171,7 +171,11 @@ class RunnerConfig:
             if not entry.strip():
                 continue
             try:
-                manager.simple_configure(entry)
+                for config in manager.parse_simple_config(entry):
+                    channel = manager.get_channel_by_name(
+                        config["name"], autocreate=True
+                    )
+                    channel.configure(config)
             except ValueError as exc:
                 raise RunnerConfigError(
                     "Invalid queue_job channel configuration entry %r in %r "

@@ -80,6 +80,9 @@ class QueueJobDatabase:
         self.db_name = db_name
         self.conn = psycopg2.connect(**connection_params)
         self.conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+        # Kept: psycopg2 refuses fileno() once it closed a broken connection,
+        # and the runner still has to unregister it from its selector.
+        self._fileno = self.conn.fileno()
         self.last_used = time.monotonic()
         self.not_served_reason = None
         self.has_queue_job = False
@@ -117,7 +120,7 @@ class QueueJobDatabase:
         return self.has_queue_job
 
     def fileno(self):
-        return self.conn.fileno()
+        return self._fileno
 
     def close(self):
         try:
