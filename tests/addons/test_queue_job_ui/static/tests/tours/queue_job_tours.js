@@ -231,6 +231,29 @@ odoo.define("test_queue_job_ui.tours", function (require) {
             screenshot("job_graph", GRAPH_CANVAS),
             [
                 {
+                    content: "Hover the node of the done job",
+                    trigger: GRAPH_CANVAS,
+                    run: function () {
+                        const canvas = $(GRAPH_CANVAS)[0];
+                        const point = findColour(canvas, DONE_NODE_RGB);
+                        canvas.dispatchEvent(
+                            new MouseEvent("mousemove", {
+                                bubbles: true,
+                                clientX: point.x,
+                                clientY: point.y,
+                            })
+                        );
+                    },
+                },
+                {
+                    content: "Its tooltip shows the job's name, in bold, and function",
+                    trigger:
+                        '.vis-tooltip:contains("_test_job") strong:contains("QJ UI graph: extract")',
+                    run: function () {
+                        // Only checking the tooltip.
+                    },
+                },
+                {
                     content: "Click the node of the done job",
                     trigger: GRAPH_CANVAS,
                     run: function () {
