@@ -394,3 +394,23 @@ def test_stop_is_prompt_and_closes_connections(fake_dbs, fake_odoo, logs):
         " 'queue_job_runner' AND datname = current_database()"
     )[0][0]
     assert active == 0
+
+
+def test_async_http_get_compatibility_helper(fake_dbs, fake_odoo, logs):
+    """The original's module-level dispatch function still works alike."""
+    db = fake_dbs()
+    uuid = db.add_job(state="enqueued")
+    fake_odoo.behaviour = "error"
+    thread = runner_module._async_http_get(
+        "http", "127.0.0.1", fake_odoo.port, "u", "p", db.name, uuid
+    )
+    thread.join(10)
+    assert fake_odoo.requests[0][:2] == (db.name, uuid)
+    assert db.state(uuid) == "pending"
+    assert "state of job %s was reset from enqueued to pending" % uuid in logs.text
+    fake_odoo.behaviour = "run"
+    db.execute("UPDATE queue_job SET state = 'enqueued' WHERE uuid = %s", (uuid,))
+    runner_module._async_http_get(
+        "http", "127.0.0.1", fake_odoo.port, None, None, db.name, uuid
+    ).join(10)
+    assert db.state(uuid) == "done"
