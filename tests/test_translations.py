@@ -9,7 +9,6 @@ import io
 from pathlib import Path
 
 import polib
-
 from harness.odoo_runtime import REPO_ROOT
 
 POT_PATH = REPO_ROOT / "queue_job" / "i18n" / "queue_job.pot"
