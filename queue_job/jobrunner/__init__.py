@@ -87,26 +87,29 @@ class WorkerJobRunner(server.Worker):
         return runner
 
     def start(self):
-        super().start()
+        result = super().start()
         self.runner = self._new_runner()
+        return result
 
     def sleep(self):
         pass  # process_work blocks in the runner's own wait
 
     def check_limits(self):
-        super().check_limits()
+        result = super().check_limits()
         # limit_time_cpu bounds the CPU time of a request; the runner is no
         # request and accumulates CPU time for as long as it lives, so it is
         # exempt (the original was restarted, forgetting every job, each
         # time it had used limit_time_cpu seconds of CPU).
         _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
         resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+        return result
 
     def signal_handler(self, sig, frame):
-        super().signal_handler(sig, frame)
+        result = super().signal_handler(sig, frame)
         _logger.debug("WorkerJobRunner (%s) received signal %s", self.pid, sig)
         if self.runner:
             self.runner.stop()
+        return result
 
     def signal_time_expired_handler(self, n, stack):
         _logger.info(

@@ -36,6 +36,7 @@ import selectors
 import threading
 import time
 from collections import deque
+from contextlib import suppress
 from datetime import datetime
 
 import odoo
@@ -358,10 +359,8 @@ class QueueJobRunner:
             return
         if remove_jobs:
             self.channel_manager.remove_db(db_name)
-        try:
+        with suppress(KeyError, ValueError):  # not registered (failed early)
             self._selector.unregister(db)
-        except (KeyError, ValueError):
-            pass
         db.close()
 
     def _database_lost(self, db_name, exc):
@@ -593,17 +592,13 @@ class QueueJobRunner:
     # -- waiting -----------------------------------------------------------
 
     def _wakeup(self):
-        try:
+        with suppress(BlockingIOError):  # pipe full: a wake-up is pending anyway
             os.write(self._stop_pipe[1], b".")
-        except BlockingIOError:
-            pass  # the pipe is full: a wake-up is pending anyway
 
     def _drain_wakeup_pipe(self):
-        try:
+        with suppress(BlockingIOError):  # empty: drained
             while os.read(self._stop_pipe[0], 4096):
-                pass
-        except BlockingIOError:
-            pass
+                continue
 
     def _wait_timeout(self):
         mono_now = time.monotonic()
