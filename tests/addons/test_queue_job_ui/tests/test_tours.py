@@ -182,6 +182,9 @@ class TestQueueJobTours(common.HttpCase):
         head, transform = self._delay_graph("QJ UI graph", 4)
         head.set_done()
         head.store()
+        # A failed job's form opens on its results: the graph is drawn when
+        # its tab is shown.
+        self._fail(transform)
         self.start_tour(
             self._form_url(transform.db_record()),
             "queue_job_dependency_graph",

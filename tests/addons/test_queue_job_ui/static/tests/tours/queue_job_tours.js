@@ -211,6 +211,16 @@ odoo.define("test_queue_job_ui.tours", function (require) {
         [].concat(
             [
                 {
+                    content:
+                        "The failed job opens on its results, the graph not drawn yet",
+                    trigger: '.o_form_view .nav-link.active:contains("Results")',
+                    extra_trigger:
+                        ".o_form_view:not(:has(.o_field_job_directed_graph canvas))",
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
+                {
                     content: "Show the dependencies",
                     trigger: '.o_form_view .nav-link:contains("Dependencies")',
                 },
@@ -251,6 +261,25 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                         '.vis-tooltip:contains("_test_job") strong:contains("QJ UI graph: extract")',
                     run: function () {
                         // Only checking the tooltip.
+                    },
+                },
+                {
+                    content: "Back to the results",
+                    trigger: '.o_form_view .nav-link:contains("Results")',
+                },
+                {
+                    content: "Show the dependencies again",
+                    trigger: '.o_form_view .nav-link:contains("Dependencies")',
+                    extra_trigger: '.o_form_view .nav-link.active:contains("Results")',
+                },
+                {
+                    content: "The graph is fitted in view again",
+                    trigger: `.tab-pane.active ${GRAPH_CANVAS}`,
+                    run: function () {
+                        const canvas = $(GRAPH_CANVAS)[0];
+                        if (!findColour(canvas, DONE_NODE_RGB)) {
+                            throw new Error("The done job left the view");
+                        }
                     },
                 },
                 {
