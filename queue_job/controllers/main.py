@@ -7,6 +7,7 @@ import traceback
 import warnings
 
 import odoo
+import psycopg2
 from odoo import SUPERUSER_ID, _, api, http, tools
 from odoo.exceptions import MissingError
 from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
@@ -16,6 +17,7 @@ from werkzeug.exceptions import BadRequest, Forbidden
 from ..delay import chain, group
 from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
+from ..lease import acquire_job_lease, release_job_lease
 
 _logger = logging.getLogger(__name__)
 
@@ -54,11 +56,19 @@ class RunJobController(http.Controller):
         env = self._database_env(db, job_uuid)
         if env is None:
             return ""
+        job_id = self._lock_enqueued_job(env, job_uuid)
+        if job_id is None:
+            return ""
+        try:
+            return self._run_leased_job(env, job_uuid)
+        finally:
+            self._release_job_lease(env, job_id)
+
+    def _run_leased_job(self, env, job_uuid):
+        """Load, run and store the locked job ``job_uuid``, whose lease is held."""
         job = None
         try:
-            job = self._acquire_job(env, job_uuid)
-            if job is None:
-                return ""
+            job = self._load_job(env, job_uuid)
             self._try_perform_job(env, job)
         except NothingToDoJob as err:
             job.set_done(
@@ -126,12 +136,13 @@ class RunJobController(http.Controller):
             return None
         return env
 
-    def _acquire_job(self, env, job_uuid):
-        """Lock the enqueued job ``job_uuid`` and load it, or None if not to run.
+    def _lock_enqueued_job(self, env, job_uuid):
+        """Lock the row of the enqueued job ``job_uuid`` and take its lease.
 
-        Jobs whose model, method or records no longer exist raise JobError
-        or MissingError, to be stored as failed: running them would fail
-        obscurely, or succeed without doing anything.
+        Returns the job's id, or None (logged) if it is not to be run here.
+        The lease is taken in the transaction that will mark the job
+        started, so that no one ever sees it started without its lease; it
+        must be released by :meth:`_release_job_lease`.
         """
         try:
             env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
@@ -143,6 +154,41 @@ class RunJobController(http.Controller):
         if locked is None:
             self._log_not_enqueued(env, job_uuid)
             return None
+        job_id = locked[0]
+        if not acquire_job_lease(env.cr, job_id):
+            env.cr.rollback()
+            _logger.warning(
+                "requested to run job %s, but its lease is held by another"
+                " session: nothing to run",
+                job_uuid,
+            )
+            return None
+        return job_id
+
+    def _release_job_lease(self, env, job_id):
+        """Release the lease taken by :meth:`_lock_enqueued_job`.
+
+        Called once the job's final state is committed (or stored by another
+        cursor). A session-level lock survives rollbacks, and the request's
+        connection goes back to Odoo's pool: it must be released explicitly,
+        also after an error left the transaction aborted.
+        """
+        try:
+            released = release_job_lease(env.cr, job_id)
+        except psycopg2.Error:
+            # Nothing uncommitted is left to keep at this point.
+            env.cr.rollback()
+            released = release_job_lease(env.cr, job_id)
+        if not released:
+            _logger.warning("the lease of job id %s was not held any more", job_id)
+
+    def _load_job(self, env, job_uuid):
+        """Load the locked job ``job_uuid``.
+
+        Jobs whose model, method or records no longer exist raise JobError
+        or MissingError, to be stored as failed: running them would fail
+        obscurely, or succeed without doing anything.
+        """
         try:
             job = Job.load(env, job_uuid)
         except JobError:
@@ -182,8 +228,7 @@ class RunJobController(http.Controller):
         committed with its done state. A PostgreSQL concurrency error is not
         the job's fault: it is retried a few seconds later.
 
-        This is the one method spanning the execution from started to done:
-        what must be held while the job runs (a lease) belongs here.
+        The job's lease is held all along (see :meth:`_lock_enqueued_job`).
         """
         try:
             job.set_started()

@@ -1,0 +1,75 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""The PostgreSQL advisory locks of queue_job: job leases, runner leadership.
+
+A job being executed holds a *lease*: a session-level advisory lock keyed on
+its id, taken by the HTTP worker in the transaction that marks the job
+``started`` (so no transaction ever sees a ``started`` job whose lease is not
+yet held), kept across the job's own commits, and released once the job's
+final state is committed. PostgreSQL releases it by itself when the worker's
+connection dies (process killed, ``limit_time_real`` reached, server crash):
+a ``started`` job whose lease is free has therefore no live worker, and the
+job runner puts it back in the queue at once, however long jobs may run.
+
+The runner of a database holds the *leader* lock of that database on its own
+connection: only the holder dispatches and rescues jobs there, other runners
+stand by until it is free (advisory locks are per database).
+
+Free of Odoo imports: the functions take any DB-API cursor (an Odoo cursor
+or a psycopg2 one).
+"""
+import time
+
+# First key of the two-int4 advisory lock functions, so that these locks do
+# not collide with other users of advisory locks: 'qjob' and 'qjrn' as
+# big-endian int4 (positive, as pg_locks shows the keys as oid).
+JOB_LEASE_NAMESPACE = 0x716A6F62
+RUNNER_LEADER_NAMESPACE = 0x716A726E
+# Second key of the leader lock: there is one leader per database.
+RUNNER_LEADER_KEY = 0
+
+# How long a worker waits for a lease held by someone else: only a
+# finishing worker (between its final commit and its release) or the runner
+# checking the lease hold it, each for an instant. The wait polls, so that a
+# worker never waits in PostgreSQL's lock queue while it holds the job's row
+# lock (no deadlock with the runner).
+LEASE_WAIT = 2.0  # seconds
+LEASE_POLL_INTERVAL = 0.05  # seconds
+
+TRY_ACQUIRE_LEASE = "SELECT pg_try_advisory_lock(%s, %s)"
+RELEASE_LEASE = "SELECT pg_advisory_unlock(%s, %s)"
+
+# SQL condition, for the runner: the lease of the job whose id is the
+# expression ``{job_id}`` is free. Taking the lock for the transaction
+# (released at its end) is what proves it free: unlike a read of pg_locks,
+# it cannot miss a lease taken meanwhile.
+LEASE_IS_FREE = "pg_try_advisory_xact_lock(%d, {job_id})" % JOB_LEASE_NAMESPACE
+
+
+def acquire_job_lease(cr, job_id, wait=LEASE_WAIT):
+    """Take the lease of job ``job_id`` for the session of ``cr``.
+
+    Call it in the transaction that marks the job ``started``, before its
+    commit. Returns False when the lease is still held by another session
+    after ``wait`` seconds: the job is being handled elsewhere, it must not
+    be run. A True result must be paired with :func:`release_job_lease`.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        cr.execute(TRY_ACQUIRE_LEASE, (JOB_LEASE_NAMESPACE, job_id))
+        if cr.fetchone()[0]:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(LEASE_POLL_INTERVAL)
+
+
+def release_job_lease(cr, job_id):
+    """Release the lease of job ``job_id`` held by the session of ``cr``.
+
+    Call it once the job's final state is committed. Rolling back does not
+    release a session-level lock: this must be called in every case, also
+    after a failure (the transaction must not be in an aborted state).
+    Returns False if the session did not hold it.
+    """
+    cr.execute(RELEASE_LEASE, (JOB_LEASE_NAMESPACE, job_id))
+    return cr.fetchone()[0]
