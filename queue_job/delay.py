@@ -227,6 +227,12 @@ class DelayableGraph(Graph):
         # encode every job before storing any: a bad argument stores nothing
         for vertex in ordered:
             vertex._generated_job._serialized_payload()
+        if len(ordered) == 1 and ordered[0]._generated_job._has_unique_identity():
+            # A duplicate may have been stored since the lookup above.
+            existing = ordered[0]._generated_job._store_or_find_duplicate()
+            if existing:
+                ordered[0]._generated_job = existing
+            return
         for vertex in ordered:
             vertex._generated_job.store()
 

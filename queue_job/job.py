@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from random import randint
 
 import odoo
+from odoo.tools import mute_logger
+from psycopg2 import IntegrityError, errorcodes
 
 from .exception import FailedJobError, JobError, NoSuchJobError, RetryableJobError
 from .fields import JobEncoder
@@ -34,6 +36,17 @@ STATES = [
     (CANCELLED, "Cancelled"),
     (FAILED, "Failed"),
 ]
+
+# A job in one of these states is waiting to run: a new job with the same
+# identity key is its duplicate (spec 6.3).
+WAITING_STATES = (WAIT_DEPENDENCIES, PENDING, ENQUEUED)
+
+# The partial unique index of queue_job (created by the model's init()):
+# at most one waiting single job (not part of a graph) per identity key.
+IDENTITY_KEY_UNIQUE_INDEX = "queue_job_identity_key_unique_index"
+# Tries to store a job whose identity key a concurrent transaction stored
+# first, when that job leaves the waiting states before it can be read.
+IDENTITY_STORE_ATTEMPTS = 3
 
 DEFAULT_PRIORITY = 10  # lower number = runs earlier
 DEFAULT_MAX_RETRIES = 5
@@ -278,11 +291,98 @@ class Job(object):
             .search(
                 [
                     ("identity_key", "=", self.identity_key),
-                    ("state", "in", [WAIT_DEPENDENCIES, PENDING, ENQUEUED]),
+                    ("state", "in", list(WAITING_STATES)),
                 ],
                 limit=1,
             )
         )
+
+    def _has_unique_identity(self):
+        """Whether this job, while waiting, is under the unique identity index.
+
+        Single jobs only: in a graph, a job duplicating a waiting one is
+        stored all the same when another job of the graph is new (spec 7.6).
+        """
+        return bool(self.identity_key) and not self.graph_uuid
+
+    def _store_or_find_duplicate(self):
+        """Store this new job, or return the duplicate that got in first.
+
+        For a single job with an identity key, after the duplicate lookup
+        found nothing: a concurrent transaction may have stored a job with
+        the same key since. The unique index then refuses this one (once
+        that transaction commits), and this returns that job's
+        ``queue.job`` record, as the duplicate rule of ``with_delay()``
+        does; otherwise it returns None, the job being stored.
+        """
+        for attempt in range(1, IDENTITY_STORE_ATTEMPTS + 1):
+            try:
+                # The refused INSERT is expected: not logged as a bad query.
+                with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
+                    self.store()
+                return None
+            except IntegrityError as err:
+                if (
+                    err.pgcode != errorcodes.UNIQUE_VIOLATION
+                    or err.diag.constraint_name != IDENTITY_KEY_UNIQUE_INDEX
+                    or attempt == IDENTITY_STORE_ATTEMPTS
+                ):
+                    raise
+            existing = self._committed_waiting_duplicate()
+            if existing:
+                _logger.debug(
+                    "job not stored: job %s with the same identity key (%s) was"
+                    " stored by a concurrent transaction",
+                    existing.uuid,
+                    self.identity_key,
+                )
+                return existing
+
+    def _committed_waiting_duplicate(self):
+        """The waiting job with this identity key committed by another
+        transaction, as a ``queue.job`` record of this environment, or None.
+
+        The row is not visible in this transaction's snapshot (Odoo's
+        transactions are REPEATABLE READ): it is read with a new cursor,
+        and its columns are put in this environment's cache, so that the
+        record can be read (``uuid``, ``state``, ...) and loaded as a Job.
+        """
+        names = self._load_field_names
+        with self.env.registry.cursor() as cr:
+            other_env = self.env(cr=cr, su=True)
+            other = other_env["queue.job"].search(
+                [
+                    ("identity_key", "=", self.identity_key),
+                    ("state", "in", list(WAITING_STATES)),
+                ],
+                limit=1,
+            )
+            if not other:
+                return None
+            other._read(names)
+            record = self.env["queue.job"].sudo().browse(other.id)
+            for name in names:
+                field = other._fields[name]
+                self.env.cache.set(record, field, other_env.cache.get(other, field))
+        return record
+
+    def _waiting_duplicate(self):
+        """Another waiting job with this job's unique identity key, if any."""
+        if not self._has_unique_identity():
+            return None
+        duplicate = (
+            self.env["queue.job"]
+            .sudo()
+            .search(
+                [
+                    ("identity_key", "=", self.identity_key),
+                    ("state", "in", list(WAITING_STATES)),
+                    ("uuid", "!=", self.uuid),
+                ],
+                limit=1,
+            )
+        )
+        return duplicate or None
 
     @classmethod
     def enqueue(
@@ -322,7 +422,12 @@ class Job(object):
                     existing.uuid,
                 )
                 return Job._load_from_db_record(existing)
-        self.store()
+        if self._has_unique_identity():
+            existing = self._store_or_find_duplicate()
+            if existing:
+                return Job._load_from_db_record(existing)
+        else:
+            self.store()
         _logger.debug(
             "enqueued %s:%s(*%r, **%r) with uuid: %s",
             self.recordset,
@@ -758,7 +863,19 @@ class Job(object):
 
         The exception name and message of a previous failure are cleared, its
         traceback (``exc_info``) and the ``eta`` are kept.
+
+        A single job with an identity key that another job waiting to run
+        already has (delayed while this one ran or had failed) is its
+        duplicate: like a duplicate at delay time, it is not queued twice,
+        it is cancelled, with a result naming the waiting job.
         """
+        duplicate = self._waiting_duplicate()
+        if duplicate:
+            self.set_cancelled(
+                result="Not queued again: job %s with the same identity key is"
+                " already waiting" % duplicate.uuid
+            )
+            return
         if any(j.state != DONE for j in self.depends_on):
             self.state = WAIT_DEPENDENCIES
         else:

@@ -3,10 +3,11 @@ import logging
 import random
 from datetime import datetime, timedelta
 
+import psycopg2
 from odoo import _, api, exceptions, fields, models
 from odoo.addons.base_sparse_field.models.fields import Serialized
 from odoo.osv import expression
-from odoo.tools import config, html_escape
+from odoo.tools import config, html_escape, mute_logger
 
 from ..exception import JobError
 from ..fields import JobSerialized
@@ -15,10 +16,12 @@ from ..job import (
     DONE,
     ENQUEUED,
     FAILED,
+    IDENTITY_KEY_UNIQUE_INDEX,
     PENDING,
     STARTED,
     STATES,
     WAIT_DEPENDENCIES,
+    WAITING_STATES,
     Job,
 )
 
@@ -143,6 +146,56 @@ class QueueJob(models.Model):
                 " ON queue_job (identity_key)"
                 " WHERE state in ('pending', 'enqueued', 'wait_dependencies')"
                 " AND identity_key IS NOT NULL"
+            )
+        self._create_identity_key_unique_index()
+
+    def _create_identity_key_unique_index(self):
+        """At most one waiting single job per identity key, atomically.
+
+        Two transactions delaying the same identity key at the same time
+        both miss the other's job in their duplicate lookup; this index
+        makes the second insert wait for the first transaction and fail if
+        it commits, and ``Job._store_or_find_duplicate()`` turns that into
+        the existing job. Jobs of a graph are not covered: a graph stores a
+        duplicate job when another of its jobs is new (spec 7.6).
+
+        Duplicates stored before this index existed (by a race, or by a
+        retry or requeue in the original addon) prevent its creation: the
+        install or upgrade goes on without it, with a warning, and the next
+        upgrade creates it once they are resolved.
+        """
+        self._cr.execute(
+            "SELECT 1 FROM pg_indexes WHERE indexname = %s",
+            (IDENTITY_KEY_UNIQUE_INDEX,),
+        )
+        if self._cr.fetchone():
+            return
+        self.flush(["state", "identity_key", "graph_uuid"])
+        try:
+            with self._cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
+                self._cr.execute(
+                    "CREATE UNIQUE INDEX %s ON queue_job (identity_key)"
+                    " WHERE state IN %%s"
+                    " AND identity_key IS NOT NULL AND graph_uuid IS NULL"
+                    % IDENTITY_KEY_UNIQUE_INDEX,
+                    (WAITING_STATES,),
+                )
+        except psycopg2.IntegrityError:
+            self._cr.execute(
+                "SELECT count(*) FROM ("
+                " SELECT identity_key FROM queue_job"
+                " WHERE state IN %s AND identity_key IS NOT NULL"
+                " AND graph_uuid IS NULL"
+                " GROUP BY identity_key HAVING count(*) > 1) duplicated",
+                (WAITING_STATES,),
+            )
+            _logger.warning(
+                "index %s not created: %s identity keys have several waiting"
+                " jobs; until it exists, jobs delayed at the same time with the"
+                " same identity key may be stored twice. Cancel or set done the"
+                " extra jobs, then update the queue_job module.",
+                IDENTITY_KEY_UNIQUE_INDEX,
+                self._cr.fetchone()[0],
             )
 
     @api.depends("records")
