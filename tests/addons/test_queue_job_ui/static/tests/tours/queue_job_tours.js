@@ -283,7 +283,26 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                     },
                 },
                 {
+                    content: "Edit the job",
+                    trigger: ".o_form_button_edit",
+                },
+                {
+                    content: "The graph is drawn in edit mode too",
+                    trigger: `.o_form_editable ${GRAPH_CANVAS}`,
+                    run: function () {
+                        const canvas = $(GRAPH_CANVAS)[0];
+                        if (!findColour(canvas, DONE_NODE_RGB)) {
+                            throw new Error("No node of a done job in edit mode");
+                        }
+                    },
+                },
+                {
+                    content: "Back to read mode",
+                    trigger: ".o_form_button_cancel",
+                },
+                {
                     content: "Click the node of the done job",
+                    extra_trigger: `.o_form_readonly ${GRAPH_CANVAS}`,
                     trigger: GRAPH_CANVAS,
                     run: function () {
                         const canvas = $(GRAPH_CANVAS)[0];
