@@ -157,13 +157,32 @@ def peak_overlap(intervals):
 def jobs(request, db_name, committed_env):
     prefix = "e2e-%s-%s" % (request.node.name[:40], int(time.time() * 1000) % 10**8)
     tracker = Jobs(db_name, committed_env, prefix)
+    if "prefork_server" not in request.fixturenames:
+        # The servers of other tests are stopped: their runners must be gone,
+        # or they would run this test's jobs too.
+        wait_no_runner(tracker)
     yield tracker
     tracker.cleanup()
 
 
-@pytest.fixture(scope="module")
+def wait_no_runner(jobs, timeout=20):
+    deadline = time.monotonic() + timeout
+    while jobs.sql(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'queue_job_runner' AND datname = %s",
+        (jobs.db_name,),
+    )[0][0]:
+        assert time.monotonic() < deadline, "another job runner serves the database"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="class")
 def prefork_server(db_name, addons_path):
-    """One prefork server with the runner for the tests that can share it."""
+    """One prefork server with the runner, for the tests of one class.
+
+    Class-scoped so that its runner is gone before the other tests start
+    servers of their own: two runners on one database would each apply the
+    capacities."""
     server = OdooServer(
         db=db_name,
         addons_path=addons_path,
@@ -196,147 +215,145 @@ def runner_processes(server):
 # -- prefork ---------------------------------------------------------------
 
 
-def test_prefork_runs_delayed_jobs(prefork_server, jobs, db_name):
-    uuids = jobs.delay(3, label="root")
-    jobs.wait_done(uuids, timeout=30)
-    assert sorted(name for name, *_rest in jobs.executions()) == sorted(
-        "%s-%s" % (jobs.prefix, i) for i in range(3)
-    )
-    date_enqueued, date_started, date_done, worker_pid = jobs.job_row(
-        uuids[0], "date_enqueued", "date_started", "date_done", "worker_pid"
-    )
-    assert date_enqueued <= date_started <= date_done
-    assert worker_pid not in runner_processes(prefork_server)
-    log = prefork_server.log_text()
-    for line in (
-        "odoo.addons.queue_job.jobrunner.runner: starting",
-        "odoo.addons.queue_job.jobrunner.runner: initializing database connections",
-        "odoo.addons.queue_job.jobrunner.runner: queue job runner ready for db %s"
-        % db_name,
-        "odoo.addons.queue_job.jobrunner.runner: database connections ready",
-        "asking Odoo to run job %s on db %s" % (uuids[0], db_name),
-    ):
-        assert line in log
-    assert len(runner_processes(prefork_server)) == 1
+class TestPreforkServer:
+    """Tests sharing one prefork server (3 workers, channels ``CHANNELS``)."""
 
-
-def test_prefork_channel_capacities(prefork_server, jobs):
-    """Never more than a channel's capacity of its jobs started at once."""
-    a = jobs.delay(4, duration=0.6, label="a", channel="root.e2e_a")
-    b = jobs.delay(6, duration=0.6, label="b", channel="root.e2e_b")
-    c = jobs.delay(3, duration=0.6, label="c", channel="root.e2e_c")
-    sampler = PeakSampler(jobs)
-    jobs.wait_done(timeout=60, sample=sampler)
-    assert sampler.peaks.get("root.e2e_a", 0) <= 1
-    assert sampler.peaks.get("root.e2e_b", 0) <= 2
-    assert sampler.total <= 3
-    intervals = {}
-    for _name, label, started_at, finished_at in jobs.executions():
-        intervals.setdefault(label, []).append((started_at, finished_at))
-    assert {label: len(found) for label, found in intervals.items()} == {
-        "a": len(a),
-        "b": len(b),
-        "c": len(c),
-    }
-    assert peak_overlap(intervals["a"]) == 1
-    assert peak_overlap(intervals["b"]) == 2
-    assert peak_overlap(sum(intervals.values(), [])) == 3
-
-
-def test_prefork_sequential_channel_keeps_order(prefork_server, jobs):
-    uuids = jobs.delay(6, duration=0.05, label="seq", channel="root.e2e_seq")
-    jobs.wait_done(uuids, timeout=30)
-    names = [name for name, *_rest in jobs.executions()]
-    assert names == ["%s-%s" % (jobs.prefix, i) for i in range(6)]
-    starts = [row[2:] for row in jobs.executions()]
-    assert all(prev[1] <= nxt[0] for prev, nxt in zip(starts, starts[1:]))
-
-
-def test_prefork_priority_order(prefork_server, jobs):
-    blocker = jobs.delay(1, duration=1.0, label="blocker", channel="root.e2e_a")
-    time.sleep(0.5)  # the blocker holds e2e_a's only slot
-    low = jobs.delay(2, label="low", channel="root.e2e_a", priority=30)
-    high = jobs.delay(2, label="high", channel="root.e2e_a", priority=1)
-    jobs.wait_done(blocker + low + high, timeout=30)
-    labels = [label for _name, label, *_rest in jobs.executions()]
-    assert labels == ["blocker", "high", "high", "low", "low"]
-
-
-def test_prefork_eta_is_honoured_within_a_second(prefork_server, jobs):
-    (uuid,) = jobs.delay(1, label="eta", eta=4)
-    time.sleep(2)
-    assert jobs.states([uuid])[uuid] == "pending"
-    jobs.wait_done([uuid], timeout=30)
-    eta, date_started = jobs.job_row(uuid, "eta", "date_started")
-    assert 0 <= (date_started - eta).total_seconds() < 1.0
-
-
-def test_prefork_retry_pattern(prefork_server, jobs, committed_env):
-    with committed_env() as env:
-        function = env["queue.job.function"].create(
-            {
-                "model_id": env.ref("test_queue_job.model_test_runner_job").id,
-                "method": "record_then_retry",
-                "retry_pattern": {1: 1, 2: 3},
-            }
+    def test_prefork_runs_delayed_jobs(self, prefork_server, jobs, db_name):
+        uuids = jobs.delay(3, label="root")
+        jobs.wait_done(uuids, timeout=30)
+        assert sorted(name for name, *_rest in jobs.executions()) == sorted(
+            "%s-%s" % (jobs.prefix, i) for i in range(3)
         )
-    try:
-        (uuid,) = jobs.delay(
-            1, label="retry", method="record_then_retry", max_retries=3
+        date_enqueued, date_started, date_done, worker_pid = jobs.job_row(
+            uuids[0], "date_enqueued", "date_started", "date_done", "worker_pid"
         )
-        jobs.wait_done([uuid], timeout=60, states=("failed",))
-        attempts = [row[2] for row in jobs.executions()]
-        assert len(attempts) == 3
-        first_gap, second_gap = attempts[1] - attempts[0], attempts[2] - attempts[1]
-        assert 1 <= first_gap < 2.5
-        assert 3 <= second_gap < 4.5
-        retry, exc_name = jobs.job_row(uuid, "retry", "exc_name")
-        assert (retry, exc_name) == (3, FAILED_JOB_ERROR)
-    finally:
+        assert date_enqueued <= date_started <= date_done
+        assert worker_pid not in runner_processes(prefork_server)
+        log = prefork_server.log_text()
+        for line in (
+            "odoo.addons.queue_job.jobrunner.runner: starting",
+            "odoo.addons.queue_job.jobrunner.runner: initializing database connections",
+            "odoo.addons.queue_job.jobrunner.runner: queue job runner ready for db %s"
+            % db_name,
+            "odoo.addons.queue_job.jobrunner.runner: database connections ready",
+            "asking Odoo to run job %s on db %s" % (uuids[0], db_name),
+        ):
+            assert line in log
+        assert len(runner_processes(prefork_server)) == 1
+
+    def test_prefork_channel_capacities(self, prefork_server, jobs):
+        """Never more than a channel's capacity of its jobs started at once."""
+        a = jobs.delay(4, duration=0.6, label="a", channel="root.e2e_a")
+        b = jobs.delay(6, duration=0.6, label="b", channel="root.e2e_b")
+        c = jobs.delay(3, duration=0.6, label="c", channel="root.e2e_c")
+        sampler = PeakSampler(jobs)
+        jobs.wait_done(timeout=60, sample=sampler)
+        assert sampler.peaks.get("root.e2e_a", 0) <= 1
+        assert sampler.peaks.get("root.e2e_b", 0) <= 2
+        assert sampler.total <= 3
+        intervals = {}
+        for _name, label, started_at, finished_at in jobs.executions():
+            intervals.setdefault(label, []).append((started_at, finished_at))
+        assert {label: len(found) for label, found in intervals.items()} == {
+            "a": len(a),
+            "b": len(b),
+            "c": len(c),
+        }
+        assert peak_overlap(intervals["a"]) == 1
+        assert peak_overlap(intervals["b"]) == 2
+        assert peak_overlap(sum(intervals.values(), [])) == 3
+
+    def test_prefork_sequential_channel_keeps_order(self, prefork_server, jobs):
+        uuids = jobs.delay(6, duration=0.05, label="seq", channel="root.e2e_seq")
+        jobs.wait_done(uuids, timeout=30)
+        names = [name for name, *_rest in jobs.executions()]
+        assert names == ["%s-%s" % (jobs.prefix, i) for i in range(6)]
+        starts = [row[2:] for row in jobs.executions()]
+        assert all(prev[1] <= nxt[0] for prev, nxt in zip(starts, starts[1:]))
+
+    def test_prefork_priority_order(self, prefork_server, jobs):
+        blocker = jobs.delay(1, duration=1.0, label="blocker", channel="root.e2e_a")
+        time.sleep(0.5)  # the blocker holds e2e_a's only slot
+        low = jobs.delay(2, label="low", channel="root.e2e_a", priority=30)
+        high = jobs.delay(2, label="high", channel="root.e2e_a", priority=1)
+        jobs.wait_done(blocker + low + high, timeout=30)
+        labels = [label for _name, label, *_rest in jobs.executions()]
+        assert labels == ["blocker", "high", "high", "low", "low"]
+
+    def test_prefork_eta_is_honoured_within_a_second(self, prefork_server, jobs):
+        (uuid,) = jobs.delay(1, label="eta", eta=4)
+        time.sleep(2)
+        assert jobs.states([uuid])[uuid] == "pending"
+        jobs.wait_done([uuid], timeout=30)
+        eta, date_started = jobs.job_row(uuid, "eta", "date_started")
+        assert 0 <= (date_started - eta).total_seconds() < 1.0
+
+    def test_prefork_retry_pattern(self, prefork_server, jobs, committed_env):
         with committed_env() as env:
-            env["queue.job.function"].browse(function.id).unlink()
+            function = env["queue.job.function"].create(
+                {
+                    "model_id": env.ref("test_queue_job.model_test_runner_job").id,
+                    "method": "record_then_retry",
+                    "retry_pattern": {1: 1, 2: 3},
+                }
+            )
+        try:
+            (uuid,) = jobs.delay(
+                1, label="retry", method="record_then_retry", max_retries=3
+            )
+            jobs.wait_done([uuid], timeout=60, states=("failed",))
+            attempts = [row[2] for row in jobs.executions()]
+            assert len(attempts) == 3
+            first_gap, second_gap = attempts[1] - attempts[0], attempts[2] - attempts[1]
+            assert 1 <= first_gap < 2.5
+            assert 3 <= second_gap < 4.5
+            retry, exc_name = jobs.job_row(uuid, "retry", "exc_name")
+            assert (retry, exc_name) == (3, FAILED_JOB_ERROR)
+        finally:
+            with committed_env() as env:
+                env["queue.job.function"].browse(function.id).unlink()
 
-
-def test_prefork_runner_reconnects_after_losing_its_connection(
-    prefork_server, jobs, db_name
-):
-    terminated = jobs.sql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE application_name = 'queue_job_runner' AND datname = %s",
-        (db_name,),
-    )
-    assert terminated == [(True,)]
-    prefork_server.wait_for_log("lost the connection to db %s" % db_name)
-    uuids = jobs.delay(2, label="after reconnection")
-    jobs.wait_done(uuids, timeout=30)
-    log = prefork_server.log_text()
-    assert log.count("queue job runner ready for db %s" % db_name) >= 2
-    assert "exception: sleeping" not in log
-
-
-def test_prefork_runner_worker_is_respawned(prefork_server, jobs, db_name):
-    (pid,) = runner_processes(prefork_server)
-    ready_before = prefork_server.log_text().count(
-        "queue job runner ready for db %s" % db_name
-    )
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pids = runner_processes(prefork_server)
-        if pids and pids != [pid]:
-            break
-        time.sleep(0.2)
-    assert len(runner_processes(prefork_server)) == 1
-    assert runner_processes(prefork_server) != [pid]
-    deadline = time.monotonic() + 30
-    while (
-        prefork_server.log_text().count("queue job runner ready for db %s" % db_name)
-        == ready_before
+    def test_prefork_runner_reconnects_after_losing_its_connection(
+        self, prefork_server, jobs, db_name
     ):
-        assert time.monotonic() < deadline, "respawned runner not ready"
-        time.sleep(0.2)
-    uuids = jobs.delay(2, label="after respawn")
-    jobs.wait_done(uuids, timeout=30)
+        terminated = jobs.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'queue_job_runner' AND datname = %s",
+            (db_name,),
+        )
+        assert terminated == [(True,)]
+        prefork_server.wait_for_log("lost the connection to db %s" % db_name)
+        uuids = jobs.delay(2, label="after reconnection")
+        jobs.wait_done(uuids, timeout=30)
+        log = prefork_server.log_text()
+        assert log.count("queue job runner ready for db %s" % db_name) >= 2
+        assert "exception: sleeping" not in log
+
+    def test_prefork_runner_worker_is_respawned(self, prefork_server, jobs, db_name):
+        (pid,) = runner_processes(prefork_server)
+        ready_before = prefork_server.log_text().count(
+            "queue job runner ready for db %s" % db_name
+        )
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = runner_processes(prefork_server)
+            if pids and pids != [pid]:
+                break
+            time.sleep(0.2)
+        assert len(runner_processes(prefork_server)) == 1
+        assert runner_processes(prefork_server) != [pid]
+        deadline = time.monotonic() + 30
+        while (
+            prefork_server.log_text().count(
+                "queue job runner ready for db %s" % db_name
+            )
+            == ready_before
+        ):
+            assert time.monotonic() < deadline, "respawned runner not ready"
+            time.sleep(0.2)
+        uuids = jobs.delay(2, label="after respawn")
+        jobs.wait_done(uuids, timeout=30)
 
 
 # -- process integration variants -------------------------------------------
