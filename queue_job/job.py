@@ -16,6 +16,7 @@ import odoo
 from odoo.tools import mute_logger
 from psycopg2 import IntegrityError, errorcodes
 
+from . import sql_store
 from .exception import FailedJobError, JobError, NoSuchJobError, RetryableJobError
 from .fields import JobEncoder
 
@@ -629,22 +630,65 @@ class Job(object):
         return self._payload
 
     def store(self):
-        """Create or update the ``queue.job`` record of this job."""
-        job_model = self.env["queue.job"].sudo()
-        job_model = job_model.with_context(_job_edit_sentinel=job_model.EDIT_SENTINEL)
+        """Create or update the ``queue.job`` record of this job.
+
+        The row is written with one SQL statement when that is equivalent to
+        the ORM's ``create()``/``write()``, see ``queue_job.sql_store``.
+        """
+        job_model = self._store_model()
         if self._db_record_id:
             db_record = job_model.browse(self._db_record_id)
         elif self._uuid_given:
-            db_record = self.db_record().with_context(job_model.env.context)
+            db_record = job_model.browse(self.db_record().ids)
         else:
             db_record = job_model.browse()
         if db_record:
             self._db_record_id = db_record.id
-            db_record.write(self._store_values())
+            vals = self._store_values()
+            if not sql_store.update(db_record, vals):
+                db_record.write(vals)
         else:
-            db_record = job_model.create(self._store_values(create=True))
-            self._db_record_id = db_record.id
-            self._payload = None
+            vals = self._store_values(create=True)
+            if sql_store.can_insert(job_model._job_sql_store_plan(), job_model, vals):
+                self._stored_as(sql_store.insert(job_model, [vals])[0])
+            else:
+                self._stored_as(job_model.create(vals).id)
+
+    @classmethod
+    def store_many(cls, jobs):
+        """``store()`` every job of ``jobs``, inserting the new ones in bulk.
+
+        The new jobs that ``queue_job.sql_store`` can insert are inserted
+        with one statement per batch of up to ``INSERT_BATCH_SIZE`` rows (per
+        database cursor); the other jobs are stored one by one, as ``store()``
+        does. Used by ``queue_job.delay.delay_many()``.
+        """
+        batches = {}
+        for job_ in jobs:
+            if job_._db_record_id or job_._uuid_given:
+                job_.store()
+                continue
+            job_model = job_._store_model()
+            vals = job_._store_values(create=True)
+            if sql_store.can_insert(job_model._job_sql_store_plan(), job_model, vals):
+                batch = batches.setdefault(id(job_model.env.cr), (job_model, []))
+                batch[1].append((job_, vals))
+            else:
+                job_._stored_as(job_model.create(vals).id)
+        for job_model, batch in batches.values():
+            new_ids = sql_store.insert(job_model, [vals for _job, vals in batch])
+            for (job_, _vals), new_id in zip(batch, new_ids):
+                job_._stored_as(new_id)
+
+    def _store_model(self):
+        """``queue.job`` as ``store()`` writes it: superuser, edit sentinel."""
+        job_model = self.env["queue.job"].sudo()
+        return job_model.with_context(_job_edit_sentinel=job_model.EDIT_SENTINEL)
+
+    def _stored_as(self, record_id):
+        """This new job was stored as the row ``record_id``."""
+        self._db_record_id = record_id
+        self._payload = None
 
     def _store_values(self, create=False):
         vals = {

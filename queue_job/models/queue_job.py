@@ -7,8 +7,9 @@ import psycopg2
 from odoo import _, api, exceptions, fields, models
 from odoo.addons.base_sparse_field.models.fields import Serialized
 from odoo.osv import expression
-from odoo.tools import config, html_escape, mute_logger
+from odoo.tools import config, html_escape, mute_logger, ormcache
 
+from .. import sql_store
 from ..exception import JobError
 from ..fields import JobSerialized
 from ..job import (
@@ -197,6 +198,15 @@ class QueueJob(models.Model):
                 IDENTITY_KEY_UNIQUE_INDEX,
                 self._cr.fetchone()[0],
             )
+
+    @ormcache()
+    def _job_sql_store_plan(self):
+        """When ``Job.store()`` may write rows in SQL (see ``queue_job.sql_store``).
+
+        Cached for the registry, and recomputed when Odoo clears its caches
+        (as it does when a mail subtype or a default value changes).
+        """
+        return sql_store.build_plan(self.sudo())
 
     @api.depends("records")
     def _compute_record_ids(self):

@@ -1,0 +1,315 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""``Job.store()`` in one SQL statement, when that is what the ORM would do.
+
+``Job.store()`` writes ``queue_job`` rows with the values of
+``Job._store_values()``. Through the ORM, ``create()`` and ``write()`` of
+``queue.job`` also run mail.thread (tracking, auto-subscription of
+followers), the Python constraints and the recomputations, and a write after
+a commit first reads the whole row back (for the tracking). For the values
+of a job, none of that changes anything in a standard installation, yet it
+costs more than a millisecond of Python per row: about as much as running a
+trivial job. Here the row is inserted or updated with one statement instead
+(several rows with one INSERT), but only when the outcome is provably the
+ORM's; otherwise the caller goes through the ORM.
+
+Conditions checked once per registry (:func:`build_plan`, cached by
+``queue.job._job_sql_store_plan()``, which Odoo clears with its caches, e.g.
+when a mail subtype or a default changes):
+
+* ``create``/``write`` of ``queue.job`` and the hooks they run are those of
+  Odoo, mail and queue_job only (``KNOWN_MODULES``): an addon overriding or
+  patching them (e.g. an automated action on jobs) means the ORM;
+* a value is written in SQL only to a *plain column*: stored, not computed,
+  related, translated, company-dependent, inherited nor inverse, no Python
+  constraint on it, no field of another record or stored field computed
+  from it (the non-stored fields computed from it are invalidated in the
+  cache), no one2many pointing back through it;
+* a job is inserted in SQL only if the model has no stored computed field
+  and the columns it leaves out have no default.
+
+Conditions checked per call (:func:`can_insert`, :func:`update`):
+
+* every value is for a plain column (values of ``_job_store_values`` hooks
+  are fine when they are);
+* creation: no ``default_*`` context key for a missing column, no tracked
+  field set (mail would post its track templates), no field of a mail
+  auto-subscription set (mail would subscribe followers);
+* update: the state is not ``failed`` (failure message and followers), the
+  user is not changed (the records are rebound to it), no ORM write of the
+  row is pending in the environment, and the tracked fields keep their value
+  in the database (checked by the UPDATE itself: when a value changes, no
+  row is updated and the ORM writes it, tracking the change).
+"""
+import collections
+
+from odoo import fields
+
+# The modules whose create()/write() and mail hooks are known: what they do
+# for the values of a job is void or done here.
+KNOWN_MODULES = frozenset(
+    {
+        "odoo.models",
+        # import of external ids (not used with jobs)
+        "odoo.addons.base.models.ir_fields",
+        "odoo.addons.mail.models.mail_thread",
+        "odoo.addons.mail.models.mail_activity_mixin",
+        "odoo.addons.queue_job.models.queue_job",
+    }
+)
+# What queue.job's create() and write() run, directly or through mail.thread.
+CREATE_METHODS = (
+    "create",
+    "_create",
+    "_validate_fields",
+    "modified",
+    "_message_auto_subscribe",
+    "_message_auto_subscribe_followers",
+    "_message_track_post_template",
+)
+WRITE_METHODS = (
+    "write",
+    "_write",
+    "_validate_fields",
+    "modified",
+    "_prepare_tracking",
+    "_message_auto_subscribe",
+    "_message_auto_subscribe_followers",
+)
+
+# Rows per INSERT statement: large enough to amortise the round trip, small
+# enough to keep statements of a reasonable size (PostgreSQL parses them).
+INSERT_BATCH_SIZE = 1000
+
+StorePlan = collections.namedtuple(
+    "StorePlan",
+    [
+        # {name: field} of the plain columns
+        "columns",
+        # whether rows may be inserted, updated in SQL
+        "can_create",
+        "can_update",
+        # columns that get a value when the ORM creates a row without it
+        "defaulted",
+        # tracked fields (mail.thread)
+        "tracked",
+        # fields whose value subscribes followers (mail auto-subscription)
+        "subscribing",
+        # {name: [fields to invalidate in the cache when the column changes]}
+        "invalidations",
+    ],
+)
+
+
+def _known_methods(model_class, method_names):
+    """Whether every definition of these methods comes from KNOWN_MODULES."""
+    for name in method_names:
+        for klass in model_class.__mro__:
+            func = vars(klass).get(name)
+            if func is not None and func.__module__ not in KNOWN_MODULES:
+                return False
+    return True
+
+
+def _plain_column(model, field, constrained):
+    """The fields to invalidate when ``field`` is written in SQL, or None if
+    it is not a plain column (see the module docstring)."""
+    registry = model.pool
+    if not (
+        field.store
+        and field.column_type
+        and field.name != "id"
+        and not field.compute
+        and not field.related
+        and not field.inherited
+        and not field.translate
+        and not field.company_dependent
+        and not field.inverse
+        and field.name not in constrained
+        and not registry.field_inverses[field]
+    ):
+        return None
+    invalidate = [field]
+    for key, dependents in registry.field_triggers.get(field, {}).items():
+        if key is not None:
+            return None  # fields of other records depend on it
+        for dependent in dependents:
+            if dependent.store or dependent.model_name != model._name:
+                return None
+            invalidate.append(dependent)
+    return invalidate
+
+
+def build_plan(model):
+    """The registry-wide conditions of the SQL paths, for ``queue.job``.
+
+    ``model``: a ``queue.job`` recordset in superuser mode.
+    """
+    model_class = type(model)
+    constrained = {
+        name for method in model._constraint_methods for name in method._constrains
+    }
+    invalidations = {}
+    for name, field in model._fields.items():
+        invalidate = _plain_column(model, field, constrained)
+        if invalidate is not None:
+            invalidations[name] = invalidate
+    columns = {name: model._fields[name] for name in invalidations}
+    generic = not model._check_company_auto and not model._parent_store
+    can_create = (
+        generic
+        and _known_methods(model_class, CREATE_METHODS)
+        and not any(f.store and f.compute for f in model._fields.values())
+    )
+    can_update = generic and _known_methods(model_class, WRITE_METHODS)
+
+    defaulted = {name for name, f in model._fields.items() if f.default is not None}
+    defaulted.update(
+        model.env["ir.default"]
+        .search([("field_id.model", "=", model._name)])
+        .mapped("field_id.name")
+    )
+    tracked = model._get_tracked_fields()
+    subtypes = model.env["mail.message.subtype"]
+    relations = subtypes._get_auto_subscription_subtypes(model._name)[4]
+    subscribing = {name for names in relations.values() for name in names}
+    user_field = model._fields.get("user_id")
+    if user_field is not None and (
+        getattr(user_field, "tracking", None)
+        or getattr(user_field, "track_visibility", None)
+    ):
+        # mail subscribes the user set in a tracked user_id
+        subscribing.add("user_id")
+    return StorePlan(
+        columns=columns,
+        can_create=can_create,
+        can_update=can_update,
+        defaulted=frozenset(defaulted),
+        tracked=tuple(sorted(tracked)),
+        subscribing=frozenset(subscribing),
+        invalidations=invalidations,
+    )
+
+
+def _trusted(model):
+    """Superuser, with the edit sentinel of Job.store(): access rights and
+    write protections are passed in the ORM as well."""
+    return model.env.su and (
+        model.env.context.get("_job_edit_sentinel") is model.EDIT_SENTINEL
+    )
+
+
+def can_insert(plan, job_model, vals):
+    """Whether :func:`insert` would store ``vals`` as ``create()`` would."""
+    if not (plan.can_create and _trusted(job_model)):
+        return False
+    columns = plan.columns
+    if any(name not in columns for name in vals):
+        return False
+    if any(vals.get(name) for name in plan.tracked):
+        return False
+    if any(vals.get(name) for name in plan.subscribing):
+        return False
+    if any(name not in vals for name in plan.defaulted):
+        return False
+    for key in job_model.env.context:
+        if key.startswith("default_") and key[8:] in columns and key[8:] not in vals:
+            return False
+    return True
+
+
+def insert(job_model, vals_list):
+    """Insert rows (``can_insert`` must hold for each); return their ids.
+
+    One statement per INSERT_BATCH_SIZE rows having the same columns. Values
+    are converted to columns as ``create()`` does.
+    """
+    plan = job_model._job_sql_store_plan()
+    cr = job_model.env.cr
+    ids = [None] * len(vals_list)
+    by_columns = collections.OrderedDict()
+    for index, vals in enumerate(vals_list):
+        by_columns.setdefault(tuple(sorted(vals)), []).append(index)
+    for names, indexes in by_columns.items():
+        fields = [plan.columns[name] for name in names]
+        row_sql = "(nextval(%s), {})".format(
+            ", ".join(field.column_format for field in fields)
+        )
+        head = 'INSERT INTO "{}" ("id", {}) VALUES '.format(
+            job_model._table, ", ".join('"%s"' % name for name in names)
+        )
+        for start in range(0, len(indexes), INSERT_BATCH_SIZE):
+            batch = indexes[start : start + INSERT_BATCH_SIZE]
+            params = []
+            for index in batch:
+                vals = vals_list[index]
+                params.append(job_model._sequence)
+                params.extend(
+                    field.convert_to_column(vals[field.name], job_model, vals)
+                    for field in fields
+                )
+            cr.execute(
+                head + ", ".join([row_sql] * len(batch)) + " RETURNING id", params
+            )
+            # PostgreSQL returns the rows of an INSERT ... VALUES in order
+            for index, (new_id,) in zip(batch, cr.fetchall()):
+                ids[index] = new_id
+    return ids
+
+
+def _written_column_value(field, value, record):
+    """The column value ``write()`` sends to the database for ``value``.
+
+    As ``Field.write()`` computes it: the cache value, which is already the
+    column value for strings, else converted back through the write format.
+    """
+    cache_value = field.convert_to_cache(value, record)
+    if isinstance(field, fields._String):
+        return cache_value
+    return field.convert_to_column(field.convert_to_write(cache_value, record), record)
+
+
+def update(record, vals):
+    """Write ``vals`` on the ``queue.job`` ``record`` in SQL if equivalent.
+
+    Returns False, having written nothing, when the ORM must write them.
+    Values are converted to columns as ``write()`` does (through the cache
+    format), and the written fields are invalidated in the cache.
+    """
+    plan = record._job_sql_store_plan()
+    if not (plan.can_update and _trusted(record)):
+        return False
+    if vals.get("user_id") or vals.get("state") == "failed":
+        return False
+    columns = plan.columns
+    if any(name not in columns or name in plan.subscribing for name in vals):
+        return False
+    pending = record.env.all.towrite.get(record._name)
+    if pending and record.id in pending:
+        return False
+    assignments = []
+    params = []
+    for name, value in vals.items():
+        field = columns[name]
+        assignments.append('"%s" = %s' % (name, field.column_format))
+        params.append(_written_column_value(field, value, record))
+    params.append(record.id)
+    guards = ""
+    for name in plan.tracked:
+        if name in vals:
+            guards += ' AND "%s" IS NOT DISTINCT FROM %s' % (
+                name,
+                columns[name].column_format,
+            )
+            params.append(params[list(vals).index(name)])
+    record.env.cr.execute(
+        'UPDATE "{}" SET {} WHERE id = %s{}'.format(
+            record._table, ", ".join(assignments), guards
+        ),
+        params,
+    )
+    if not record.env.cr.rowcount:
+        return False
+    record.env.cache.invalidate(
+        [(field, record.ids) for name in vals for field in plan.invalidations[name]]
+    )
+    return True
