@@ -13,6 +13,7 @@ import uuid
 from collections import deque
 
 from .job import Job, _is_model_method
+from .sql_store import INSERT_BATCH_SIZE
 
 _logger = logging.getLogger(__name__)
 
@@ -20,6 +21,38 @@ _logger = logging.getLogger(__name__)
 # of storing them (development and tests only): the historical name first.
 NO_DELAY_ENV_VARS = ("TEST_QUEUE_JOB_NO_DELAY", "QUEUE_JOB__NO_DELAY")
 NO_DELAY_CONTEXT_KEYS = ("test_queue_job_no_delay", "queue_job__no_delay")
+
+
+def delay_many(delayables):
+    """Delay many jobs at once, for imports and other mass enqueuing.
+
+    ``delayables``: an iterable of what has a ``delay()`` method: delayables
+    (``records.delayable().method(...)``), chains and groups. The result is
+    the same as calling ``delay()`` on each of them in turn (same jobs, same
+    graphs, same ``_generated_job``), but the new jobs are inserted in bulk,
+    with one INSERT statement per batch of up to 1000 jobs instead of one
+    ORM ``create()`` per job (see ``Job.store_many``). A job is not in the
+    database before its batch is inserted: by the time this function returns,
+    all are. The jobs of an item having an identity key are stored by its
+    ``delay()``, after the jobs of the items before it, as their duplicate
+    check must see those.
+    """
+    # an ordered set: a job reached again (a delayable given twice, or part
+    # of two graphs) is stored once, with its final values
+    pending = {}
+    for delayable in delayables:
+        graph = delayable._graph._connect_graphs()
+        if any(vertex.identity_key for vertex in graph.vertices()):
+            Job.store_many(list(pending))
+            pending.clear()
+            delayable.delay()
+            continue
+        for vertex in delayable._graph._prepare_jobs(graph):
+            pending[vertex._generated_job] = None
+        if len(pending) >= INSERT_BATCH_SIZE:
+            Job.store_many(list(pending))
+            pending.clear()
+    Job.store_many(list(pending))
 
 
 def group(*delayables):
@@ -183,8 +216,21 @@ class DelayableGraph(Graph):
 
     def delay(self):
         """Build the jobs of the graph, link their dependencies, store them."""
-        graph = self._connect_graphs()
+        ordered = self._prepare_jobs(self._connect_graphs())
+        if len(ordered) == 1 and ordered[0]._generated_job._has_unique_identity():
+            # A duplicate may have been stored since the lookup above.
+            existing = ordered[0]._generated_job._store_or_find_duplicate()
+            if existing:
+                ordered[0]._generated_job = existing
+            return
+        for vertex in ordered:
+            vertex._generated_job.store()
 
+    def _prepare_jobs(self, graph):
+        """Everything ``delay()`` does with the connected ``graph`` before
+        storing: return its vertices whose jobs are to be stored, parents
+        first, or nothing when the jobs ran at once (no-delay mode) or are
+        all duplicates."""
         vertices = graph.vertices()
         ordered = list(graph.topological_sort())
         if len(ordered) != len(vertices):
@@ -200,7 +246,7 @@ class DelayableGraph(Graph):
 
         if self._has_to_execute_directly(vertices):
             self._execute_graph_direct(graph)
-            return
+            return []
 
         for vertex, neighbour in graph.edges():
             neighbour._generated_job.add_depends({vertex._generated_job})
@@ -222,19 +268,12 @@ class DelayableGraph(Graph):
         if existing_mapping:
             for vertex, existing in existing_mapping.items():
                 vertex._generated_job = existing
-            return
+            return []
 
         # encode every job before storing any: a bad argument stores nothing
         for vertex in ordered:
             vertex._generated_job._serialized_payload()
-        if len(ordered) == 1 and ordered[0]._generated_job._has_unique_identity():
-            # A duplicate may have been stored since the lookup above.
-            existing = ordered[0]._generated_job._store_or_find_duplicate()
-            if existing:
-                ordered[0]._generated_job = existing
-            return
-        for vertex in ordered:
-            vertex._generated_job.store()
+        return ordered
 
     def _execute_graph_direct(self, graph):
         for delayable in graph.topological_sort():
