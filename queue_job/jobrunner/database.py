@@ -86,9 +86,13 @@ class QueueJobDatabase:
         self.last_used = time.monotonic()
         self.not_served_reason = None
         self.has_queue_job = False
-        if self.check_has_queue_job():
-            with self.conn.cursor() as cr:
-                cr.execute(queries.LISTEN)
+        try:
+            if self.check_has_queue_job():
+                with self.conn.cursor() as cr:
+                    cr.execute(queries.LISTEN)
+        except psycopg2.Error:
+            self.close()
+            raise
 
     def __repr__(self):
         return "<%s %s>" % (type(self).__name__, self.db_name)

@@ -24,6 +24,11 @@ jobs are reloaded when it is back. The database list is refreshed every
 ``DISCOVERY_INTERVAL`` seconds: databases where queue_job gets installed are
 picked up, dropped ones forgotten.
 
+Periodic work goes in ``run_maintenance`` (every ``MAINTENANCE_INTERVAL``
+seconds at most, and when a reconnection is due), plus the callables of
+``maintenance_tasks``; what must happen before a database's jobs are loaded
+goes in ``_open_database``.
+
 This module is the adapter to Odoo (options, database list, connection
 parameters); the modules above do not import Odoo. See the README for the
 operator documentation (settings, deployment).
