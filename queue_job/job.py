@@ -214,6 +214,18 @@ class Job(object):
         return {cls._load_from_db_record(record) for record in stored}
 
     @classmethod
+    def _cache_row(cls, env, row):
+        """Put a ``queue_job`` row in the ORM cache, as ``_read()`` would.
+
+        ``row``: the values of the columns ``id`` then ``_load_field_names``,
+        read by the caller in the current transaction, so that loading the
+        job with ``_load_from_db_record()`` reads nothing more.
+        """
+        record = env["queue.job"].browse(row[0])
+        for name, value in zip(cls._load_field_names, row[1:]):
+            env.cache.update(record, record._fields[name], [value])
+
+    @classmethod
     def _load_from_db_record(cls, job_db_record):
         stored = job_db_record
         # readable reasons for jobs left behind by an uninstalled addon
@@ -583,6 +595,10 @@ class Job(object):
                 raise new_exc from err
             raise
         return self.result
+
+    def _has_dependents(self):
+        """Whether jobs wait on this one, as of its last load or store."""
+        return bool(self.__reverse_depends_on_uuids)
 
     def enqueue_waiting(self):
         """Set to pending the children of this job whose parents are all done."""

@@ -12,12 +12,12 @@ from odoo import SUPERUSER_ID, _, api, http, tools
 from odoo.exceptions import MissingError
 from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
 from psycopg2 import OperationalError, errorcodes
-from werkzeug.exceptions import BadRequest, Forbidden
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
 from ..delay import chain, group
 from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
-from ..lease import acquire_job_lease, release_job_lease
+from ..lease import JOB_LEASE_NAMESPACE, acquire_job_lease, release_job_lease
 
 _logger = logging.getLogger(__name__)
 
@@ -29,12 +29,22 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 # the request that moves it from enqueued to started. SKIP LOCKED: a row
 # locked by another transaction (typically a duplicate dispatch of the same
 # job being started) is not waited for; it counts as "not enqueued".
+# In the same round trip, it reads the columns Job.load() reads, and tries to
+# take the job's lease: the try is evaluated on the locked row only (above
+# the subquery's row lock, which PostgreSQL never merges into the outer
+# query), so a skipped row never gets its lease taken.
 LOCK_ENQUEUED_JOB = """
-    SELECT id
-    FROM queue_job
-    WHERE uuid = %s AND state = %s
-    FOR UPDATE SKIP LOCKED
-"""
+    SELECT locked.*, pg_try_advisory_lock({namespace}, locked.id)
+    FROM (
+        SELECT id, {columns}
+        FROM queue_job
+        WHERE uuid = %s AND state = %s
+        FOR UPDATE SKIP LOCKED
+    ) locked
+""".format(
+    namespace=JOB_LEASE_NAMESPACE,
+    columns=", ".join('"%s"' % name for name in Job._load_field_names),
+)
 
 
 def _format_records(records):
@@ -60,15 +70,15 @@ class RunJobController(http.Controller):
         if job_id is None:
             return ""
         try:
-            return self._run_leased_job(env, job_uuid)
+            return self._run_leased_job(env, job_uuid, job_id)
         finally:
             self._release_job_lease(env, job_id)
 
-    def _run_leased_job(self, env, job_uuid):
+    def _run_leased_job(self, env, job_uuid, job_id):
         """Load, run and store the locked job ``job_uuid``, whose lease is held."""
         job = None
         try:
-            job = self._load_job(env, job_uuid)
+            job = self._load_job(env, job_uuid, job_id)
             self._try_perform_job(env, job)
         except NothingToDoJob as err:
             job.set_done(
@@ -86,6 +96,36 @@ class RunJobController(http.Controller):
             raise
         self._enqueue_dependent_jobs(env, job)
         return ""
+
+    @http.route("/queue_job/session", type="http", auth="none", methods=["GET"])
+    def session(self, db=None, **kw):
+        """Give the job runner an HTTP session bound to database ``db``.
+
+        The runner asks it once per database (and again from time to time, to
+        keep the session alive) and sends its cookie with each runjob
+        request. A request whose session names a database is bound to it at
+        once, whereas for a request without session, Odoo looks for its
+        database by listing the databases, on a new connection to the
+        ``postgres`` database that its pool does not keep: a connection per
+        job. The session has no user, like the one ``/web/login?db=`` gives
+        anyone.
+
+        Answers 404 when ``db`` does not exist, or when Odoo's database
+        filter rejects it for this request (Odoo would log the session out at
+        every request): the runner then sends its requests without session.
+        """
+        if not db or not self._database_exists(db) or not http.db_filter([db]):
+            raise NotFound()
+        # (re)saved with a new modification time, which is what keeps Odoo's
+        # session garbage collection away from it
+        http.request.session.db = db
+        return ""
+
+    def _database_exists(self, db):
+        return (
+            db in odoo.modules.registry.Registry.registries
+            or odoo.service.db.exp_db_exist(db)
+        )
 
     def _database_env(self, db, job_uuid):
         """A superuser environment on database ``db``, or None (logged) if unusable.
@@ -114,10 +154,7 @@ class RunJobController(http.Controller):
         if not request.db:
             # No db filter here: like the runner, a filter such as ^%d$ is
             # meant for browsers, which do not call this route.
-            if (
-                db not in odoo.modules.registry.Registry.registries
-                and not odoo.service.db.exp_db_exist(db)
-            ):
+            if not self._database_exists(db):
                 _logger.warning(
                     "runjob asked to run job %s of unknown database %r: nothing to run",
                     job_uuid,
@@ -142,7 +179,8 @@ class RunJobController(http.Controller):
         Returns the job's id, or None (logged) if it is not to be run here.
         The lease is taken in the transaction that will mark the job
         started, so that no one ever sees it started without its lease; it
-        must be released by :meth:`_release_job_lease`.
+        must be released by :meth:`_release_job_lease`. The row read with
+        the lock is kept in the ORM cache for :meth:`_load_job`.
         """
         try:
             env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
@@ -154,8 +192,9 @@ class RunJobController(http.Controller):
         if locked is None:
             self._log_not_enqueued(env, job_uuid)
             return None
-        job_id = locked[0]
-        if not acquire_job_lease(env.cr, job_id):
+        job_id, leased = locked[0], locked[-1]
+        Job._cache_row(env, locked[:-1])
+        if not leased and not acquire_job_lease(env.cr, job_id):
             env.cr.rollback()
             _logger.warning(
                 "requested to run job %s, but its lease is held by another"
@@ -182,15 +221,16 @@ class RunJobController(http.Controller):
         if not released:
             _logger.warning("the lease of job id %s was not held any more", job_id)
 
-    def _load_job(self, env, job_uuid):
-        """Load the locked job ``job_uuid``.
+    def _load_job(self, env, job_uuid, job_id):
+        """Load the locked job ``job_uuid`` (id ``job_id``).
 
-        Jobs whose model, method or records no longer exist raise JobError
-        or MissingError, to be stored as failed: running them would fail
-        obscurely, or succeed without doing anything.
+        As ``Job.load()`` does, from the row that :meth:`_lock_enqueued_job`
+        read. Jobs whose model, method or records no longer exist raise
+        JobError or MissingError, to be stored as failed: running them would
+        fail obscurely, or succeed without doing anything.
         """
         try:
-            job = Job.load(env, job_uuid)
+            job = Job._load_from_db_record(env["queue.job"].sudo().browse(job_id))
         except JobError:
             raise
         except Exception as err:
@@ -305,7 +345,11 @@ class RunJobController(http.Controller):
         Retried on concurrency errors (two parents of a job finishing at the
         same time), each time in a new transaction: the job's done state is
         already committed, so there is nothing else to keep in this one.
+        A job without dependents has nothing to release: its row's list of
+        dependents is the one it just stored.
         """
+        if not job._has_dependents():
+            return
         tries = 0
         while True:
             try:

@@ -1,0 +1,110 @@
+"""The runjob claim statement: lock, lease and read of the enqueued job in one
+round trip, loading the same job as Job.load()."""
+from contextlib import closing
+from datetime import datetime
+
+import psycopg2
+from harness.odoo_runtime import postgres_connect_kwargs
+from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB
+from odoo.addons.queue_job.job import ENQUEUED, Job
+from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, release_job_lease
+from odoo.tests.common import TransactionCase
+
+COMPARED = (
+    "uuid",
+    "args",
+    "kwargs",
+    "recordset",
+    "method_name",
+    "priority",
+    "eta",
+    "max_retries",
+    "retry",
+    "state",
+    "graph_uuid",
+    "identity_key",
+    "channel",
+    "description",
+    "company_id",
+    "date_created",
+    "date_enqueued",
+    "result",
+    "exc_name",
+    "exc_message",
+    "exc_info",
+    "worker_pid",
+    "_db_record_id",
+)
+
+
+class TestClaimLoad(TransactionCase):
+    def test_same_job_as_load(self):
+        records = self.env["test.queue.job"].create([{"name": "a"}, {"name": "b"}])
+        parent = records.delayable(priority=3, eta=120).testing_method(
+            1, when=datetime(2024, 1, 2, 3, 4, 5)
+        )
+        child = records.delayable(identity_key="claim-key").testing_method(2)
+        parent.on_done(child)
+        parent.delay()
+        job_ = parent._generated_job
+        job_.set_enqueued()
+        job_.result = "before"
+        job_.store()
+        self.env["base"].flush()
+
+        self.env.cr.execute(LOCK_ENQUEUED_JOB, (job_.uuid, ENQUEUED))
+        row = self.env.cr.fetchone()
+        self.addCleanup(release_job_lease, self.env.cr, row[0])
+        self.assertIs(row[-1], True)
+        self.env["base"].invalidate_cache()
+        Job._cache_row(self.env, row[:-1])
+        with self.assertQueryCount(0):
+            claimed = Job._load_from_db_record(
+                self.env["queue.job"].sudo().browse(row[0])
+            )
+        loaded = Job.load(self.env, job_.uuid)
+        for name in COMPARED:
+            self.assertEqual(getattr(claimed, name), getattr(loaded, name), name)
+        self.assertEqual(
+            {j.uuid for j in claimed.reverse_depends_on},
+            {child._generated_job.uuid},
+        )
+        self.assertTrue(claimed._has_dependents())
+        self.assertFalse(child._generated_job._has_dependents())
+
+
+def test_skipped_row_gets_no_lease(odoo, db_name, committed_env):
+    """A row locked by another transaction is skipped, its lease not taken."""
+    with committed_env() as env:
+        job_ = Job(env["test.queue.job"].testing_method)
+        job_.set_enqueued()
+        job_.store()
+        job_id = job_._db_record_id
+    try:
+        params = postgres_connect_kwargs(odoo, db_name)
+        with closing(psycopg2.connect(**params)) as holder, closing(
+            psycopg2.connect(**params)
+        ) as runner:
+            with holder.cursor() as cr:
+                cr.execute(
+                    "SELECT id FROM queue_job WHERE id = %s FOR UPDATE", (job_id,)
+                )
+            with runner.cursor() as cr:
+                cr.execute(LOCK_ENQUEUED_JOB, (job_.uuid, ENQUEUED))
+                assert cr.fetchall() == []
+                cr.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND pid = pg_backend_pid() AND classid = %s AND objid = %s",
+                    (JOB_LEASE_NAMESPACE, job_id),
+                )
+                assert cr.fetchone()[0] == 0
+            holder.rollback()
+            with runner.cursor() as cr:
+                runner.rollback()
+                cr.execute(LOCK_ENQUEUED_JOB, (job_.uuid, ENQUEUED))
+                row = cr.fetchone()
+                assert (row[0], row[-1]) == (job_id, True)
+                assert release_job_lease(cr, job_id)
+    finally:
+        with committed_env() as env:
+            env["queue.job"].browse(job_id).unlink()
