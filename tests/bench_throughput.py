@@ -258,12 +258,15 @@ def _parse_payload(payload):
 
 
 def run_statement_count(odoo, db, addons_path, args, admin, job_conn):
-    """Statements per job seen by PostgreSQL, by client role.
+    """Statements per job seen by PostgreSQL, by client role and kind.
 
     ``log_statement = all`` is set on the databases before a fresh server
     starts (it applies to new sessions only); the enqueuing session turns it
     off for itself, so only the runner's and the HTTP workers' statements are
     counted. Runner backends are told apart by their ``application_name``.
+    Kinds: ``queries`` (what does the work), ``reset`` (``DISCARD ALL`` sent
+    by Odoo's connection pool when a cursor is borrowed), ``transaction``
+    (``BEGIN``/``COMMIT``/``ROLLBACK``) of which ``commits``.
     """
     with admin.cursor() as cr:
         cr.execute("ALTER DATABASE \"%s\" SET log_statement = 'all'" % db)
@@ -298,20 +301,57 @@ def run_statement_count(odoo, db, addons_path, args, admin, job_conn):
         with admin.cursor() as cr:
             cr.execute('ALTER DATABASE "%s" RESET log_statement' % db)
             cr.execute("ALTER DATABASE postgres RESET log_statement")
-    counts = {"workers": 0, "runner": 0, "postgres_db": 0}
-    pattern = re.compile(r"\[(\d+)\] \S*@(\S+) LOG:  (?:statement|execute [^:]*):")
+    counts = {
+        role: dict.fromkeys(("queries", "reset", "transaction", "commits"), 0)
+        for role in ("workers", "runner", "postgres_db")
+    }
+    examples = {}
+    pattern = re.compile(r"\[(\d+)\] \S*@(\S+) LOG:  (?:statement|execute [^:]*): (.*)")
     with open(args.pg_log, errors="replace") as log:
         log.seek(marker_start)
-        for line in log.read(marker_end - marker_start).splitlines():
-            match = pattern.search(line)
-            if not match:
-                continue
-            pid, dbname = match.groups()
-            if dbname == "postgres":
-                counts["postgres_db"] += 1
-            elif dbname == db:
-                counts["runner" if pid in runner_pids else "workers"] += 1
-    return {name: value / args.statement_jobs for name, value in counts.items()}
+        text = log.read(marker_end - marker_start)
+    for line in text.splitlines():
+        match = pattern.search(line)
+        if not match:
+            continue
+        pid, dbname, statement = match.groups()
+        if dbname == "postgres":
+            role = "postgres_db"
+        elif dbname == db:
+            role = "runner" if pid in runner_pids else "workers"
+        else:
+            continue
+        kind = _statement_kind(statement)
+        counts[role][kind] += 1
+        if kind == "transaction" and statement.strip().upper() == "COMMIT":
+            counts[role]["commits"] += 1
+        examples.setdefault(role, []).append((pid, statement.strip()))
+    if args.show_statements:
+        _print_statement_examples(examples, args.show_statements)
+    return {
+        role: {kind: value / args.statement_jobs for kind, value in kinds.items()}
+        for role, kinds in counts.items()
+    }
+
+
+def _statement_kind(statement):
+    word = statement.strip().split(None, 1)[0].upper() if statement.strip() else ""
+    if word in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"):
+        return "transaction"
+    if word == "DISCARD":
+        return "reset"
+    return "queries"
+
+
+def _print_statement_examples(examples, count):
+    """The last ``count`` statements of a worker and of the runner."""
+    for role in ("workers", "runner", "postgres_db"):
+        statements = examples.get(role)
+        if not statements:
+            continue
+        print("-- last %d statements of role %s:" % (count, role))
+        for pid, statement in statements[-count:]:
+            print("   [%s] %s" % (pid, statement[:160]))
 
 
 def log_size(path):
@@ -339,6 +379,13 @@ def main():
     parser.add_argument("--statement-jobs", type=int, default=200)
     parser.add_argument(
         "--pg-log", default="/var/log/postgresql/postgresql-15-main.log"
+    )
+    parser.add_argument(
+        "--show-statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the last N statements logged for each role",
     )
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
@@ -425,11 +472,23 @@ def print_report(args, results):
     )
     statements = results.get("statements_per_job")
     if statements:
-        print(
-            "SQL statements       %8.2f per job by HTTP workers, %.2f by the runner,"
-            " %.2f on db 'postgres'"
-            % (statements["workers"], statements["runner"], statements["postgres_db"])
-        )
+        for role, label in (
+            ("workers", "HTTP workers"),
+            ("runner", "runner"),
+            ("postgres_db", "db 'postgres'"),
+        ):
+            kinds = statements[role]
+            print(
+                "SQL per job %-14s %5.2f queries, %.2f DISCARD ALL,"
+                " %.2f BEGIN/COMMIT/ROLLBACK (%.2f COMMIT)"
+                % (
+                    label,
+                    kinds["queries"],
+                    kinds["reset"],
+                    kinds["transaction"],
+                    kinds["commits"],
+                )
+            )
     lat = results["latency"]
     print(
         "latency commit->done p50 %.1f ms, p90 %.1f ms, max %.1f ms"
