@@ -354,7 +354,22 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                     },
                 },
             ],
-            screenshot("job_graph_large", GRAPH_CANVAS)
+            screenshot("job_graph_large", GRAPH_CANVAS),
+            [
+                {
+                    content: "List the jobs of the graph",
+                    trigger: '.o_form_view button[name="open_graph_jobs"]',
+                },
+                {
+                    content: "The 300 jobs of the graph are listed",
+                    trigger: '.o_pager_limit:contains("300")',
+                    extra_trigger:
+                        '.o_list_view .o_data_row:contains("QJ UI large graph")',
+                    run: function () {
+                        // Only checking the list.
+                    },
+                },
+            ]
         )
     );
 
