@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 """The in-memory job: what to run, how to retry it, and its ``queue.job`` row."""
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -138,6 +139,10 @@ class _OffenderTrackingEncoder(JobEncoder):
         except TypeError:
             self.offender = obj
             raise
+
+
+# Encoders keep no state between calls: one serves every job.
+_ENCODER = JobEncoder()
 
 
 def _short_repr(value, limit=200):
@@ -627,23 +632,30 @@ class Job(object):
                 ("args", self.args),
                 ("kwargs", self.kwargs),
             ):
-                encoder = _OffenderTrackingEncoder()
                 try:
-                    payload[key] = encoder.encode(value)
+                    payload[key] = _ENCODER.encode(value)
                 except (TypeError, ValueError) as err:
-                    if encoder.offender is not None:
-                        detail = "value %s of type %s" % (
-                            _short_repr(encoder.offender),
-                            type(encoder.offender).__name__,
-                        )
-                    else:
-                        detail = "value %s" % _short_repr(value)
-                    raise type(err)(
-                        "Cannot delay %s: its %s cannot be stored as JSON (%s): %s"
-                        % (self.job_function_name, key, detail, err)
-                    ) from err
+                    raise self._serialization_error(key, value, err) from err
             self._payload = payload
         return self._payload
+
+    def _serialization_error(self, key, value, err):
+        """The error to raise when ``value`` (the job's ``key``) is not JSON."""
+        # encoded again, to know which value JSON cannot represent
+        encoder = _OffenderTrackingEncoder()
+        with contextlib.suppress(TypeError, ValueError):
+            encoder.encode(value)
+        if encoder.offender is not None:
+            detail = "value %s of type %s" % (
+                _short_repr(encoder.offender),
+                type(encoder.offender).__name__,
+            )
+        else:
+            detail = "value %s" % _short_repr(value)
+        return type(err)(
+            "Cannot delay %s: its %s cannot be stored as JSON (%s): %s"
+            % (self.job_function_name, key, detail, err)
+        )
 
     def store(self):
         """Create or update the ``queue.job`` record of this job.
@@ -866,13 +878,15 @@ class Job(object):
     def description(self):
         if self._description:
             return self._description
-        docstring = self.func.__doc__
+        # the method as func has it, without the job's context (cheaper)
+        method = getattr(self.recordset, self.method_name)
+        docstring = method.__doc__
         if docstring:
             # first non-blank line: docstrings may start with a line break
             for line in docstring.splitlines():
                 if line.strip():
                     return line.strip()
-        return "{}.{}".format(self.model_name, self.func.__name__)
+        return "{}.{}".format(self.model_name, method.__name__)
 
     @property
     def uuid(self):

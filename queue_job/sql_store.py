@@ -96,6 +96,8 @@ StorePlan = collections.namedtuple(
         "subscribing",
         # {name: [fields to invalidate in the cache when the column changes]}
         "invalidations",
+        # {column names: INSERT statement parts}, filled as rows are inserted
+        "statements",
     ],
 )
 
@@ -187,6 +189,7 @@ def build_plan(model):
         tracked=tuple(sorted(tracked)),
         subscribing=frozenset(subscribing),
         invalidations=invalidations,
+        statements={},
     )
 
 
@@ -230,13 +233,7 @@ def insert(job_model, vals_list):
     for index, vals in enumerate(vals_list):
         by_columns.setdefault(tuple(sorted(vals)), []).append(index)
     for names, indexes in by_columns.items():
-        fields = [plan.columns[name] for name in names]
-        row_sql = "(nextval(%s), {})".format(
-            ", ".join(field.column_format for field in fields)
-        )
-        head = 'INSERT INTO "{}" ("id", {}) VALUES '.format(
-            job_model._table, ", ".join('"%s"' % name for name in names)
-        )
+        fields, head, row_sql = _insert_statement(plan, job_model, names)
         for start in range(0, len(indexes), INSERT_BATCH_SIZE):
             batch = indexes[start : start + INSERT_BATCH_SIZE]
             params = []
@@ -254,6 +251,24 @@ def insert(job_model, vals_list):
             for index, (new_id,) in zip(batch, cr.fetchall()):
                 ids[index] = new_id
     return ids
+
+
+def _insert_statement(plan, job_model, names):
+    """``(fields, head, row)`` of the INSERT of the columns ``names``.
+
+    Kept with the plan: the jobs of an addon mostly have the same columns.
+    """
+    statement = plan.statements.get(names)
+    if statement is None:
+        fields = [plan.columns[name] for name in names]
+        head = 'INSERT INTO "{}" ("id", {}) VALUES '.format(
+            job_model._table, ", ".join('"%s"' % name for name in names)
+        )
+        row_sql = "(nextval(%s), {})".format(
+            ", ".join(field.column_format for field in fields)
+        )
+        statement = plan.statements[names] = (fields, head, row_sql)
+    return statement
 
 
 def _written_column_value(field, value, record):
