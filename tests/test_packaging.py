@@ -269,3 +269,28 @@ def test_odoo_installs_the_addon_from_the_wheel(wheel_venv, odoo, addons_path):
             assert env.cr.fetchone()[0] >= 1
     finally:
         database.drop_database(odoo, db_name)
+
+
+def test_root_project_installs_the_addons_python_requirements(tmp_path):
+    """``pip install .`` at the root brings every external Python dependency
+    declared by the addons' manifests (requirements.txt kept in sync)."""
+    out_dir = tmp_path / "root-wheel"
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out_dir)]
+        + [str(REPO_ROOT)],
+        cwd=str(tmp_path),
+    )
+    (wheel,) = out_dir.glob("*.whl")
+    with zipfile.ZipFile(str(wheel)) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(archive.read(name).decode())
+    required = {
+        Requirement(line).name.lower()
+        for line in metadata.get_all("Requires-Dist")
+        if "extra ==" not in line
+    }
+    declared = {
+        dependency.lower()
+        for dependency in _manifest()["external_dependencies"]["python"]
+    }
+    assert declared and declared <= required, (declared, required)
