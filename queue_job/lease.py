@@ -73,3 +73,23 @@ def release_job_lease(cr, job_id):
     """
     cr.execute(RELEASE_LEASE, (JOB_LEASE_NAMESPACE, job_id))
     return cr.fetchone()[0]
+
+
+def held_job_leases(cr, job_ids):
+    """The ids, among ``job_ids``, of the jobs whose lease is held now.
+
+    A read of pg_locks: nothing is locked. A job whose lease is held is
+    being run by a live worker.
+    """
+    if not job_ids:
+        return set()
+    cr.execute(
+        "SELECT objid::int FROM pg_locks"
+        " WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+        " AND classid = %s::oid"
+        " AND database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database())"
+        " AND objid::int = ANY(%s)",
+        (JOB_LEASE_NAMESPACE, list(job_ids)),
+    )
+    return {job_id for (job_id,) in cr.fetchall()}

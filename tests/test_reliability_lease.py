@@ -11,12 +11,14 @@ import signal
 import threading
 import uuid as uuid_lib
 from contextlib import closing
+from datetime import datetime, timedelta
 
 import psycopg2
 import pytest
 from harness.server import OdooServer
-from odoo.addons.queue_job.job import Job
-from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE
+from odoo.addons.queue_job.job import PENDING, STARTED, Job
+from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, acquire_job_lease
+from odoo.tests.common import TransactionCase
 from reliability_helpers import ReliabilityJobs, held_leases, sql, wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -157,3 +159,31 @@ def test_lease_freed_when_the_worker_is_killed(server, jobs):
     thread.join(30)
     assert "error" in result
     assert not jobs.executions("end")
+
+
+class TestStuckJobsCron(TransactionCase):
+    """The garbage collector cron leaves alone the jobs of live workers."""
+
+    def _started_job(self, minutes_ago):
+        job = Job(self.env["test.queue.job"].testing_method)
+        job.set_started()
+        job.date_started = datetime.now() - timedelta(minutes=minutes_ago)
+        job.store()
+        return job.db_record()
+
+    def test_long_job_of_a_live_worker_is_not_requeued(self):
+        alive = self._started_job(minutes_ago=10)
+        dead = self._started_job(minutes_ago=10)
+        self.env["base"].flush()
+        worker = psycopg2.connect(dbname=self.env.cr.dbname)
+        try:
+            worker.autocommit = True
+            with worker.cursor() as cr:
+                assert acquire_job_lease(cr, alive.id, wait=0)
+            requeued = self.env["queue.job"].requeue_stuck_jobs(
+                enqueued_delta=0, started_delta=3
+            )
+        finally:
+            worker.close()
+        self.assertEqual(requeued, dead)
+        self.assertEqual((alive.state, dead.state), (STARTED, PENDING))

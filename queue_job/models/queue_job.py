@@ -25,6 +25,7 @@ from ..job import (
     WAITING_STATES,
     Job,
 )
+from ..lease import held_job_leases
 
 _logger = logging.getLogger(__name__)
 
@@ -535,7 +536,15 @@ class QueueJob(models.Model):
         return expression.OR(domain)
 
     def _get_stuck_jobs_to_requeue(self, enqueued_delta, started_delta):
-        return self.search(self._get_stuck_jobs_domain(enqueued_delta, started_delta))
+        """The stuck jobs, but the started ones a live worker still runs.
+
+        Those hold their lease (see ``queue_job.lease``): however long they
+        run, requeueing them would only make the runner send them again.
+        """
+        jobs = self.search(self._get_stuck_jobs_domain(enqueued_delta, started_delta))
+        started = jobs.filtered(lambda job: job.state == STARTED)
+        alive = held_job_leases(self.env.cr, started.ids)
+        return jobs.filtered(lambda job: job.id not in alive)
 
     def related_action_open_record(self):
         """Open a form view with the record(s) of the job.
