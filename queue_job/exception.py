@@ -40,3 +40,12 @@ class NothingToDoJob(JobError):
 
 class ChannelNotFound(BaseQueueJobError):
     """A channel could not be found by the job runner."""
+
+
+class WorkerDiedError(JobError):
+    """The worker running the job died before the job ended.
+
+    Never raised: the job runner records it as the failure (``exc_name``)
+    of a job it finds started without a live worker (its lease is free)
+    once its tries are exhausted (``max_retries``).
+    """

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
+from odoo.addons.queue_job.lease import acquire_job_lease, release_job_lease
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTIFY_TRIGGER_SQL = REPO_ROOT / "queue_job" / "sql" / "queue_job_notify.sql"
@@ -35,7 +36,17 @@ CREATE TABLE queue_job (
     date_created timestamp,
     date_enqueued timestamp,
     date_started timestamp,
-    date_done timestamp
+    date_done timestamp,
+    date_cancelled timestamp,
+    retry integer DEFAULT 0,
+    max_retries integer DEFAULT 5,
+    identity_key varchar,
+    graph_uuid varchar,
+    worker_pid integer,
+    exc_name varchar,
+    exc_message varchar,
+    exc_info text,
+    result text
 );
 CREATE INDEX queue_job_uuid_index ON queue_job (uuid);
 CREATE INDEX queue_job_state_index ON queue_job (state);
@@ -142,6 +153,8 @@ class FakeOdoo(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
     ``behaviour`` (settable per test): ``"run"`` runs the job (enqueued ->
     started -> done, after ``job_duration`` seconds) and answers 200;
+    ``pickup_delay`` seconds pass before a request is handled (a request
+    waiting in the server's backlog);
     ``"error"`` answers ``error_status`` without touching the job; ``"drop"``
     closes the connection without answering. Executions are recorded in
     ``executions`` (see ``peak_concurrency``). Every request is recorded in
@@ -159,6 +172,7 @@ class FakeOdoo(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.behaviour = "run"
         self.error_status = 500
         self.job_duration = 0.0
+        self.pickup_delay = 0.0
         self.requests = []
         self.executions = []  # (start, end) monotonic times of run jobs
         self.connections = 0
@@ -198,8 +212,8 @@ class FakeOdoo(socketserver.ThreadingMixIn, http.server.HTTPServer):
         )
 
     def run_job(self, db, uuid):
+        """Run the job as the controller does: started with its lease held."""
         with closing(psycopg2.connect(dbname=db)) as conn:
-            conn.autocommit = True
             with conn.cursor() as cr:
                 cr.execute(
                     "UPDATE queue_job SET state = 'started',"
@@ -207,8 +221,11 @@ class FakeOdoo(socketserver.ThreadingMixIn, http.server.HTTPServer):
                     " WHERE uuid = %s AND state = 'enqueued' RETURNING id",
                     (uuid,),
                 )
-                if not cr.fetchall():
+                rows = cr.fetchall()
+                if not rows or not acquire_job_lease(cr, rows[0][0]):
+                    conn.rollback()
                     return
+                conn.commit()
                 started = time.monotonic()
                 if self.job_duration:
                     time.sleep(self.job_duration)
@@ -219,6 +236,8 @@ class FakeOdoo(socketserver.ThreadingMixIn, http.server.HTTPServer):
                     " date_done = now() at time zone 'utc' WHERE uuid = %s",
                     (uuid,),
                 )
+                conn.commit()
+                release_job_lease(cr, rows[0][0])
 
     def peak_concurrency(self):
         """Most job executions that overlapped in time."""
@@ -246,6 +265,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         db = query.get("db", [None])[0]
         uuid = query.get("job_uuid", [None])[0]
+        if server.pickup_delay:
+            time.sleep(server.pickup_delay)
         with server.lock:
             server.requests.append((db, uuid, dict(self.headers)))
         behaviour = server.behaviour

@@ -16,6 +16,7 @@ import pytest
 from odoo.addons.queue_job.jobrunner import runner as runner_module
 from odoo.addons.queue_job.jobrunner.config import RunnerConfig
 from odoo.addons.queue_job.jobrunner.runner import QueueJobRunner
+from odoo.addons.queue_job.lease import acquire_job_lease
 from runner_fakes import (
     FakeOdoo,
     FakeQueueJobDatabase,
@@ -127,14 +128,28 @@ def test_initial_load_counts_running_jobs(fake_dbs, fake_odoo, start_runner, log
     db = fake_dbs()
     started = db.add_job(state="started")
     enqueued = db.add_job(state="enqueued")
+    db.execute(
+        "UPDATE queue_job SET date_enqueued = now() at time zone 'utc'"
+        " WHERE uuid = %s",
+        (enqueued,),
+    )
     pending = db.add_job()
     failed = db.add_job(state="failed")
     waiting = db.add_job(state="wait_dependencies")
-    runner = start_runner([db.name], fake_odoo.port, channels="root:2")
-    wait_log(logs, "queue job runner ready for db %s" % db.name)
-    time.sleep(0.5)
-    assert fake_odoo.requests == []  # capacity 2 used by started + enqueued
-    db.execute("UPDATE queue_job SET state = 'done' WHERE uuid = %s", (started,))
+    # A live worker runs the started job: it holds the job's lease.
+    worker = psycopg2.connect(dbname=db.name)
+    worker.autocommit = True
+    with worker.cursor() as cr:
+        cr.execute("SELECT id FROM queue_job WHERE uuid = %s", (started,))
+        assert acquire_job_lease(cr, cr.fetchone()[0])
+    try:
+        runner = start_runner([db.name], fake_odoo.port, channels="root:2")
+        wait_log(logs, "queue job runner ready for db %s" % db.name)
+        time.sleep(0.5)
+        assert fake_odoo.requests == []  # capacity 2 used by started + enqueued
+        db.execute("UPDATE queue_job SET state = 'done' WHERE uuid = %s", (started,))
+    finally:
+        worker.close()
     db.wait_state(pending, "done")
     assert fake_odoo.uuids() == [pending]
     assert db.state(enqueued) == "enqueued"

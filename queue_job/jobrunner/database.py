@@ -24,6 +24,18 @@ _logger = logging.getLogger(__name__)
 DEFAULT_PRIORITY = 10
 DEFAULT_DATE_CREATED = 0.0
 
+# What the rescue of a job whose worker died records (PostgreSQL format()
+# strings: worker pid, then max. retries).
+WORKER_DIED_ERROR = "odoo.addons.queue_job.exception.WorkerDiedError"
+WORKER_DIED_MESSAGE = (
+    "The worker running the job (pid %s) died, and the job has no try left"
+    " (max. retries: %s)."
+)
+REQUEUED_MESSAGE = "Requeued: the worker running the job (pid %s) died."
+DUPLICATE_MESSAGE = (
+    "Not queued again: job %s with the same identity key is already waiting"
+)
+
 # Why a database is not served (logged by the runner when it changes).
 NOT_ODOO_DB = "doesn't seem to be an odoo db"
 NOT_INSTALLED = "queue_job is not installed"
@@ -184,6 +196,45 @@ class QueueJobDatabase:
 
     def set_job_enqueued(self, uuid):
         return uuid in self.set_jobs_enqueued([uuid])
+
+    def try_become_leader(self):
+        """Take the database's leader lock on this connection, if it is free.
+
+        Returns whether this connection holds it (again: the lock is
+        re-entrant). Only the leader dispatches and rescues jobs; the lock
+        is released when the connection ends.
+        """
+        return self._execute(queries.TRY_LEADER_LOCK)[0][0]
+
+    def leader_backend_pid(self):
+        """PID of the PostgreSQL backend holding the leader lock, or None."""
+        rows = self._execute(queries.LEADER_BACKEND_PID)
+        return rows[0][0] if rows else None
+
+    def rescue_dead_started_jobs(self):
+        """Put back in the queue the started jobs whose worker died.
+
+        Returns ``(uuid, new state, worker pid, retry)`` for each job
+        rescued (see ``queries.RESCUE_DEAD_STARTED``).
+        """
+        return self._execute(
+            queries.RESCUE_DEAD_STARTED,
+            {
+                "exc_name": WORKER_DIED_ERROR,
+                "failed_message": WORKER_DIED_MESSAGE,
+                "requeued_message": REQUEUED_MESSAGE,
+                "duplicate_message": DUPLICATE_MESSAGE,
+            },
+        )
+
+    def rescue_lost_enqueued_jobs(self, grace, in_flight):
+        """Put back to pending the jobs enqueued for more than ``grace``
+        seconds whose uuid is not in ``in_flight``; return their uuids."""
+        rows = self._execute(
+            queries.RESCUE_LOST_ENQUEUED,
+            {"grace": grace, "in_flight": list(in_flight)},
+        )
+        return {uuid for (uuid,) in rows}
 
     def reset_jobs_to_pending(self, uuids):
         """Put enqueued jobs back to pending; return the uuids actually reset."""

@@ -7,6 +7,7 @@ in epoch seconds, so dates are read with ``EXTRACT(EPOCH FROM ...)::float8``,
 the same expression as the NOTIFY payload of the ``queue_job_notify``
 trigger, so that a job read here and the same job notified compare equal.
 """
+from ..lease import LEASE_IS_FREE, RUNNER_LEADER_KEY, RUNNER_LEADER_NAMESPACE
 
 # Channel of the NOTIFY sent by the queue_job_notify trigger.
 NOTIFY_CHANNEL = "queue_job"
@@ -64,5 +65,96 @@ RESET_TO_PENDING = (
     "UPDATE queue_job"
     " SET state = 'pending', date_enqueued = NULL, date_started = NULL"
     " WHERE uuid = ANY(%s) AND state = 'enqueued'"
+    " RETURNING uuid"
+)
+
+# Leader election (see queue_job.lease): the runner holding this session
+# lock on its connection is the one that dispatches and rescues the jobs of
+# the database; PostgreSQL releases it when the connection ends.
+TRY_LEADER_LOCK = "SELECT pg_try_advisory_lock(%d, %d)" % (
+    RUNNER_LEADER_NAMESPACE,
+    RUNNER_LEADER_KEY,
+)
+# The backend holding the leader lock of the current database, for the log.
+LEADER_BACKEND_PID = (
+    "SELECT pid FROM pg_locks"
+    " WHERE locktype = 'advisory' AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND classid = %d AND objid = %d AND objsubid = 2"
+    % (RUNNER_LEADER_NAMESPACE, RUNNER_LEADER_KEY)
+)
+
+# Rescue of the jobs whose worker died: ``started`` jobs whose lease is free
+# (see queue_job.lease). The rows are locked first, skipping those locked by
+# a transaction (a worker storing the job's end), then the lease is tested
+# by taking it for this statement: a live worker holds it, so its job is
+# never touched, however long it runs. A rescued job counts a try: it goes
+# back to pending, or to failed (WorkerDiedError) once its tries are
+# exhausted, or is cancelled when another job with its identity key is
+# waiting (the unique index allows one). Uses the index on queue_job.state.
+RESCUE_DEAD_STARTED = (
+    "WITH started AS ("
+    " SELECT id FROM queue_job WHERE state = 'started'"
+    " FOR UPDATE SKIP LOCKED"
+    "), dead AS ("
+    " SELECT job.id, job.worker_pid,"
+    " CASE"
+    " WHEN job.max_retries > 0 AND job.retry + 1 >= job.max_retries"
+    " THEN 'failed'"
+    " WHEN duplicate.uuid IS NOT NULL THEN 'cancelled'"
+    " ELSE 'pending'"
+    " END AS new_state,"
+    " duplicate.uuid AS duplicate_uuid"
+    " FROM started"
+    " JOIN queue_job job ON job.id = started.id"
+    " LEFT JOIN LATERAL ("
+    "  SELECT other.uuid FROM queue_job other"
+    "  WHERE job.identity_key IS NOT NULL AND job.graph_uuid IS NULL"
+    "  AND other.identity_key = job.identity_key AND other.graph_uuid IS NULL"
+    "  AND other.state IN ('wait_dependencies', 'pending', 'enqueued')"
+    "  LIMIT 1"
+    " ) duplicate ON TRUE"
+    " WHERE " + LEASE_IS_FREE.format(job_id="started.id") + ""
+    ")"
+    " UPDATE queue_job job SET"
+    " state = dead.new_state,"
+    " retry = job.retry + 1,"
+    " date_enqueued = NULL,"
+    " date_started = CASE WHEN dead.new_state = 'failed'"
+    " THEN job.date_started END,"
+    " worker_pid = CASE WHEN dead.new_state = 'failed' THEN job.worker_pid END,"
+    " date_cancelled = CASE WHEN dead.new_state = 'cancelled'"
+    " THEN now() AT TIME ZONE 'utc' ELSE job.date_cancelled END,"
+    " exc_name = CASE WHEN dead.new_state = 'failed'"
+    " THEN %(exc_name)s END,"
+    " exc_message = CASE WHEN dead.new_state = 'failed'"
+    " THEN format(%(failed_message)s, dead.worker_pid, job.max_retries) END,"
+    " exc_info = CASE WHEN dead.new_state = 'failed'"
+    " THEN format(%(failed_message)s, dead.worker_pid, job.max_retries)"
+    " ELSE job.exc_info END,"
+    " result = CASE dead.new_state"
+    " WHEN 'pending' THEN format(%(requeued_message)s, dead.worker_pid)"
+    " WHEN 'cancelled' THEN format(%(duplicate_message)s, dead.duplicate_uuid)"
+    " ELSE job.result END"
+    " FROM dead WHERE job.id = dead.id"
+    " RETURNING job.uuid, job.state, dead.worker_pid, job.retry"
+)
+
+# Rescue of the dispatches lost in transit: jobs ``enqueued`` for longer
+# than a grace period whose request is not in flight from this runner (sent
+# by a runner that died, or answered without the job being started). Rows
+# locked by a worker starting the job are skipped. Uses the index on
+# queue_job.state.
+RESCUE_LOST_ENQUEUED = (
+    "UPDATE queue_job"
+    " SET state = 'pending', date_enqueued = NULL, date_started = NULL"
+    " WHERE id IN ("
+    " SELECT id FROM queue_job"
+    " WHERE state = 'enqueued'"
+    " AND (date_enqueued IS NULL OR date_enqueued"
+    " < now() AT TIME ZONE 'utc' - make_interval(secs => %(grace)s))"
+    " AND NOT uuid = ANY(%(in_flight)s::varchar[])"
+    " FOR UPDATE SKIP LOCKED"
+    ") AND state = 'enqueued'"
     " RETURNING uuid"
 )

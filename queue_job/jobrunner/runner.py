@@ -14,15 +14,27 @@ One loop iteration (``run_once``): apply the notifications received (the
 NOTIFY payload carries what the scheduler needs, nothing is re-read), apply
 the outcome of finished dispatches (a failed one is reset to pending if it is
 still enqueued), run the periodic maintenance (reconnections, database
-discovery), dispatch what the scheduler allows (marking each job enqueued
-first, only if it is still pending), then wait for a notification, the next
-eta, or the next maintenance.
+discovery, leadership, rescue of dead jobs), dispatch what the scheduler
+allows (marking each job enqueued first, only if it is still pending), then
+wait for a notification, the next eta, or the next maintenance.
 
 A database that cannot be reached, or whose connection is lost, is retried
 with an exponential backoff (1 s to 30 s) without disturbing the others; its
 jobs are reloaded when it is back. The database list is refreshed every
 ``DISCOVERY_INTERVAL`` seconds: databases where queue_job gets installed are
 picked up, dropped ones forgotten.
+
+Several runners may serve the same database (several Odoo nodes): only the
+one holding the database's leader lock (``queue_job.lease``) on its
+connection dispatches and rescues its jobs; the others stand by, keep their
+connection and try again at each maintenance, so that one of them takes over
+within seconds when the active one dies or loses its connection.
+
+The leader rescues, when it takes the lead and at each maintenance, the
+jobs nobody works on: ``started`` jobs whose lease is free (their worker
+died: requeued as a try, or failed once the tries are exhausted) and jobs
+``enqueued`` for more than ``ENQUEUED_RESCUE_GRACE`` seconds whose request
+is not in flight from this runner (a dispatch lost in transit).
 
 Periodic work goes in ``run_maintenance`` (every ``MAINTENANCE_INTERVAL``
 seconds at most, and when a reconnection is due), plus the callables of
@@ -68,6 +80,9 @@ MAINTENANCE_INTERVAL = 5  # periodic tasks (reconnections, keep-alive, ...)
 DISCOVERY_INTERVAL = 15  # refresh of the database list
 KEEP_ALIVE_INTERVAL = 30  # idle time before a connection is pinged
 STATUS_INTERVAL = 300  # INFO summary of the channels while jobs are known
+# Seconds a job may stay enqueued, without a request in flight from this
+# runner, before it is considered lost in transit and reset to pending.
+ENQUEUED_RESCUE_GRACE = 5
 DB_RETRY_BACKOFF = (1, 30)  # (initial, maximum) seconds
 DISPATCH_RETRY_BACKOFF = (0.5, ERROR_RECOVERY_DELAY)
 
@@ -276,6 +291,11 @@ class QueueJobRunner:
         # database name -> uuids to reset to pending once it is reachable
         # (dispatches that failed, or were not sent, while it was not)
         self._pending_resets = {}
+        # database name -> Database, for the databases served by another
+        # runner (it holds their leader lock): this one stands by
+        self._standby = {}
+        # (database name, uuid) of the runjob requests not answered yet
+        self._in_flight = set()
         self._next_maintenance = 0.0
         self._next_discovery = 0.0
         self._next_status = 0.0
@@ -321,11 +341,27 @@ class QueueJobRunner:
             self._db_retry.pop(db_name, None)
             self._log_not_served(db_name, db.not_served_reason)
             return
+        self._take_lead(db_name, db, now)
+
+    def _take_lead(self, db_name, db, now):
+        """Serve ``db`` if this runner gets its leader lock, else stand by.
+
+        Only the leader of a database dispatches and rescues its jobs; it
+        holds the lock on its connection, so PostgreSQL hands it over when
+        that runner dies or loses its connection. Taking the lead rescues
+        the jobs of dead workers, then loads the jobs.
+        """
         try:
+            if not db.try_become_leader():
+                self._stand_by(db_name, db)
+                return
+            self._standby.pop(db_name, None)
             self._apply_pending_resets(db)
+            self._rescue_jobs(db_name, db)
             notify = self.channel_manager.notify
             db.iter_not_done_jobs(lambda row: notify(db_name, *row))
         except psycopg2.Error as exc:
+            self._standby.pop(db_name, None)
             db.close()
             self.channel_manager.remove_db(db_name)
             self._database_failed(db_name, exc, now)
@@ -335,6 +371,30 @@ class QueueJobRunner:
         self._db_retry.pop(db_name, None)
         self._not_served.pop(db_name, None)
         _logger.info("queue job runner ready for db %s", db_name)
+
+    def _stand_by(self, db_name, db):
+        """Keep ``db`` open, not served: its leader lock is held elsewhere."""
+        if db_name not in self._standby:
+            _logger.info(
+                "another job runner is active on db %s, standing by"
+                " (leader connection: PostgreSQL backend %s)",
+                db_name,
+                db.leader_backend_pid(),
+            )
+        self._standby[db_name] = db
+        self._db_retry.pop(db_name, None)
+        self._not_served.pop(db_name, None)
+
+    def _retry_leadership(self, now):
+        for db_name, db in list(self._standby.items()):
+            # Not served meanwhile: its jobs are loaded when it takes the lead.
+            db.pop_notifications()
+            self._take_lead(db_name, db, now)
+
+    def _close_standby(self, db_name):
+        db = self._standby.pop(db_name, None)
+        if db is not None:
+            db.close()
 
     def _log_not_served(self, db_name, reason):
         if self._not_served.get(db_name) == reason:
@@ -375,6 +435,8 @@ class QueueJobRunner:
         self._database_failed(db_name, exc, time.monotonic())
 
     def close_databases(self, remove_jobs=True):
+        for db_name in list(self._standby):
+            self._close_standby(db_name)
         for db_name in list(self.db_by_name):
             try:
                 self._close_database(db_name, remove_jobs=remove_jobs)
@@ -409,6 +471,8 @@ class QueueJobRunner:
                 if not backoff.active(now):
                     self._open_database(db_name, now)
             self._keep_alive(now)
+        self._retry_leadership(now)
+        self.rescue_jobs()
         for backoff in self._db_retry.values():
             self._next_maintenance = min(self._next_maintenance, backoff.until)
         if now >= self._next_status:
@@ -429,25 +493,78 @@ class QueueJobRunner:
             for db_name in set(self.db_by_name) - names:
                 _logger.info("db %s is no longer listed, forgetting it", db_name)
                 self._close_database(db_name)
+            for db_name in set(self._standby) - names:
+                _logger.info("db %s is no longer listed, forgetting it", db_name)
+                self._close_standby(db_name)
             for db_name in set(self._db_retry) - names:
+                _logger.info("db %s is no longer listed, forgetting it", db_name)
                 del self._db_retry[db_name]
                 self._pending_resets.pop(db_name, None)
-            for db_name in sorted(names - set(self.db_by_name)):
+            known = set(self.db_by_name) | set(self._standby)
+            for db_name in sorted(names - known):
                 backoff = self._db_retry.get(db_name)
                 if backoff is None or not backoff.active(now):
                     self._open_database(db_name, now)
-        for db_name, db in list(self.db_by_name.items()):
+        for db_name, db in list(self.db_by_name.items()) + list(self._standby.items()):
             try:
                 served = db.check_has_queue_job()
             except psycopg2.Error as exc:
-                self._database_lost(db_name, exc)
+                if db_name in self._standby:
+                    self._close_standby(db_name)
+                    self._database_failed(db_name, exc, now)
+                else:
+                    self._database_lost(db_name, exc)
                 continue
             if not served:
                 _logger.info(
                     "db %s is no longer served: %s", db_name, db.not_served_reason
                 )
                 self._close_database(db_name)
+                self._close_standby(db_name)
                 self._log_not_served(db_name, db.not_served_reason)
+
+    def rescue_jobs(self):
+        """Rescue the jobs of dead workers and lost dispatches, everywhere."""
+        for db_name, db in list(self.db_by_name.items()):
+            try:
+                self._rescue_jobs(db_name, db)
+            except psycopg2.Error as exc:
+                self._database_lost(db_name, exc)
+
+    def _rescue_jobs(self, db_name, db):
+        """Put back in the queue the jobs of ``db`` nobody works on.
+
+        A started job whose lease is free has lost its worker (killed,
+        crashed, timed out); an enqueued one that no worker started within
+        ``ENQUEUED_RESCUE_GRACE`` seconds, and whose request is not in
+        flight from this runner, was lost in transit. Both are put back
+        by guarded updates, so a job alive in a worker is never touched.
+        """
+        for uuid, state, worker_pid, retry in db.rescue_dead_started_jobs():
+            if state == "failed":
+                outcome = "failed, no try left"
+            elif state == "cancelled":
+                outcome = "cancelled, another job with its identity key waits"
+            else:
+                outcome = "requeued"
+            _logger.warning(
+                "job %s of db %s was started by a worker that died (pid %s),"
+                " try %s: %s",
+                uuid,
+                db_name,
+                worker_pid,
+                retry,
+                outcome,
+            )
+        in_flight = [uuid for (name, uuid) in self._in_flight if name == db_name]
+        for uuid in db.rescue_lost_enqueued_jobs(ENQUEUED_RESCUE_GRACE, in_flight):
+            _logger.warning(
+                "job %s of db %s was enqueued for more than %ss and no worker"
+                " started it: reset to pending",
+                uuid,
+                db_name,
+                ENQUEUED_RESCUE_GRACE,
+            )
 
     def _keep_alive(self, now):
         for db_name, db in list(self.db_by_name.items()):
@@ -510,6 +627,7 @@ class QueueJobRunner:
         failed = {}
         while self._dispatch_results:
             result = self._dispatch_results.popleft()
+            self._in_flight.discard((result.db_name, result.uuid))
             if result.error is None:
                 self._dispatch_backoff.succeeded()
             else:
@@ -582,6 +700,7 @@ class QueueJobRunner:
         for job in jobs:
             if job.uuid in enqueued:
                 _logger.info("asking Odoo to run job %s on db %s", job.uuid, db_name)
+                self._in_flight.add((db_name, job.uuid))
                 self.dispatcher.dispatch(db_name, job.uuid)
         missed = [uuid for uuid in uuids if uuid not in enqueued]
         if not missed:

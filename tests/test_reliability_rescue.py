@@ -1,0 +1,286 @@
+"""Rescue of dead jobs and leader election, on real PostgreSQL.
+
+The runner's SQL and loop run for real against small databases holding the
+part of queue_job the runner uses, with a fake Odoo answering runjob like
+the controller (it takes the job's lease); see ``runner_fakes``. The same
+behaviours on real Odoo servers are in test_reliability_crash.py and
+test_reliability_runners.py.
+"""
+import logging
+import threading
+import time
+from contextlib import closing
+
+import psycopg2
+import pytest
+from odoo.addons.queue_job.jobrunner import runner as runner_module
+from odoo.addons.queue_job.jobrunner.database import QueueJobDatabase
+from odoo.addons.queue_job.lease import acquire_job_lease
+from runner_fakes import FakeOdoo, FakeQueueJobDatabase, create_fake_database
+from runner_fakes import drop_database as drop_fake_database
+from test_runner_loop import RunnerUnderTest, wait_for, wait_log
+
+WORKER_DIED_ERROR = "odoo.addons.queue_job.exception.WorkerDiedError"
+RUNNER_LOGGER = "odoo.addons.queue_job.jobrunner"
+
+
+@pytest.fixture
+def fake_db():
+    name = "qjr_%s" % (int(time.time() * 1000) % 10**9)
+    create_fake_database(name)
+    yield FakeQueueJobDatabase(name)
+    drop_fake_database(name)
+
+
+@pytest.fixture
+def runner_db(fake_db):
+    db = QueueJobDatabase(fake_db.name, {"dbname": fake_db.name})
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def fast_runner(monkeypatch):
+    monkeypatch.setattr(runner_module, "MAINTENANCE_INTERVAL", 0.2)
+    monkeypatch.setattr(runner_module, "DISCOVERY_INTERVAL", 0.5)
+    monkeypatch.setattr(runner_module, "ENQUEUED_RESCUE_GRACE", 1)
+
+
+@pytest.fixture
+def logs(caplog):
+    caplog.set_level(logging.INFO, logger=RUNNER_LOGGER)
+    return caplog
+
+
+def add_job(db, state="started", **values):
+    uuid = db.add_job(state=state)
+    if state == "started":
+        db.execute(
+            "UPDATE queue_job SET date_started = now() at time zone 'utc'"
+            " WHERE uuid = %s",
+            (uuid,),
+        )
+    if values:
+        db.execute(
+            "UPDATE queue_job SET %s WHERE uuid = %%s"
+            % ", ".join("%s = %%s" % column for column in values),
+            tuple(values.values()) + (uuid,),
+        )
+    return uuid
+
+
+def row(db, uuid, *columns):
+    return db.execute(
+        "SELECT %s FROM queue_job WHERE uuid = %%s" % ", ".join(columns), (uuid,)
+    )[0]
+
+
+class Worker:
+    """A connection playing a live worker: it holds the lease of a job."""
+
+    def __init__(self, db, uuid):
+        self.conn = psycopg2.connect(dbname=db.name)
+        self.conn.autocommit = True
+        with self.conn.cursor() as cr:
+            cr.execute("SELECT id FROM queue_job WHERE uuid = %s", (uuid,))
+            assert acquire_job_lease(cr, cr.fetchone()[0], wait=0)
+
+    def die(self):
+        self.conn.close()
+
+
+# -- the rescue statements ----------------------------------------------
+
+
+def test_dead_started_job_is_requeued(fake_db, runner_db):
+    uuid = add_job(fake_db, worker_pid=4242, retry=0, max_retries=5)
+    assert runner_db.rescue_dead_started_jobs() == [(uuid, "pending", 4242, 1)]
+    assert row(fake_db, uuid, "state", "retry", "date_started", "worker_pid") == (
+        "pending",
+        1,
+        None,
+        None,
+    )
+    assert row(fake_db, uuid, "result") == (
+        "Requeued: the worker running the job (pid 4242) died.",
+    )
+    assert runner_db.rescue_dead_started_jobs() == []
+
+
+def test_dead_job_without_try_left_fails(fake_db, runner_db):
+    uuid = add_job(fake_db, worker_pid=4242, retry=4, max_retries=5)
+    infinite = add_job(fake_db, worker_pid=4243, retry=100, max_retries=0)
+    rescued = {
+        uuid: state
+        for uuid, state, _pid, _retry in runner_db.rescue_dead_started_jobs()
+    }
+    assert rescued == {uuid: "failed", infinite: "pending"}
+    state, retry, exc_name, exc_message, date_started = row(
+        fake_db, uuid, "state", "retry", "exc_name", "exc_message", "date_started"
+    )
+    assert (state, retry, exc_name) == ("failed", 5, WORKER_DIED_ERROR)
+    assert exc_message == (
+        "The worker running the job (pid 4242) died, and the job has no try left"
+        " (max. retries: 5)."
+    )
+    assert date_started is not None
+
+
+def test_job_of_a_live_worker_is_never_touched(fake_db, runner_db):
+    alive = add_job(fake_db, worker_pid=1)
+    worker = Worker(fake_db, alive)
+    try:
+        for _tick in range(3):
+            assert runner_db.rescue_dead_started_jobs() == []
+        assert row(fake_db, alive, "state", "retry") == ("started", 0)
+    finally:
+        worker.die()
+    # PostgreSQL releases the lease once the backend has exited
+    rescued = wait_for(runner_db.rescue_dead_started_jobs, 5, "rescue")
+    assert [r[:2] for r in rescued] == [(alive, "pending")]
+
+
+def test_job_being_stored_by_its_worker_is_skipped(fake_db, runner_db):
+    """A row locked by a transaction (a worker storing the job's end)."""
+    uuid = add_job(fake_db)
+    with closing(psycopg2.connect(dbname=fake_db.name)) as conn:
+        with conn.cursor() as cr:
+            cr.execute("UPDATE queue_job SET state = 'done' WHERE uuid = %s", (uuid,))
+            assert runner_db.rescue_dead_started_jobs() == []
+        conn.commit()
+    assert runner_db.rescue_dead_started_jobs() == []
+    assert row(fake_db, uuid, "state", "retry") == ("done", 0)
+
+
+def test_dead_duplicate_of_a_waiting_job_is_cancelled(fake_db, runner_db):
+    dead = add_job(fake_db, identity_key="k")
+    waiting = add_job(fake_db, state="pending", identity_key="k")
+    in_graph = add_job(fake_db, identity_key="g", graph_uuid="graph")
+    add_job(fake_db, state="pending", identity_key="g", graph_uuid="graph")
+    rescued = {r[0]: r[1] for r in runner_db.rescue_dead_started_jobs()}
+    assert rescued == {dead: "cancelled", in_graph: "pending"}
+    assert row(fake_db, dead, "result")[0] == (
+        "Not queued again: job %s with the same identity key is already waiting"
+        % waiting
+    )
+    assert row(fake_db, dead, "date_cancelled")[0] is not None
+
+
+def test_lost_enqueued_jobs_are_reset_after_the_grace(fake_db, runner_db):
+    old, recent, in_flight, locked = (
+        add_job(fake_db, state="enqueued") for _i in range(4)
+    )
+    fake_db.execute(
+        "UPDATE queue_job SET date_enqueued = now() at time zone 'utc'"
+        " - interval '10 seconds' WHERE uuid <> %s",
+        (recent,),
+    )
+    fake_db.execute(
+        "UPDATE queue_job SET date_enqueued = now() at time zone 'utc'"
+        " WHERE uuid = %s",
+        (recent,),
+    )
+    with closing(psycopg2.connect(dbname=fake_db.name)) as conn:
+        with conn.cursor() as cr:
+            # a worker starting it holds its row
+            cr.execute("SELECT 1 FROM queue_job WHERE uuid = %s FOR UPDATE", (locked,))
+            assert runner_db.rescue_lost_enqueued_jobs(5, [in_flight]) == {old}
+        conn.rollback()
+    assert row(fake_db, old, "state", "date_enqueued") == ("pending", None)
+    for uuid in (recent, in_flight, locked):
+        assert row(fake_db, uuid, "state") == ("enqueued",)
+    assert runner_db.rescue_lost_enqueued_jobs(5, []) == {in_flight, locked}
+
+
+def test_leader_lock(fake_db):
+    first = QueueJobDatabase(fake_db.name, {"dbname": fake_db.name})
+    second = QueueJobDatabase(fake_db.name, {"dbname": fake_db.name})
+    try:
+        assert first.try_become_leader()
+        assert first.try_become_leader()  # still it
+        assert not second.try_become_leader()
+        assert second.leader_backend_pid() == first.conn.get_backend_pid()
+        first.close()
+        assert second.try_become_leader()
+    finally:
+        first.close()
+        second.close()
+
+
+# -- the runner ---------------------------------------------------------
+
+
+@pytest.fixture
+def fake_odoo():
+    with FakeOdoo() as server:
+        yield server
+
+
+@pytest.fixture
+def runners():
+    started = []
+
+    def start(db_names, port, channels="root:4"):
+        runner = RunnerUnderTest(db_names, port, channels=channels)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        started.append((runner, thread))
+        return runner
+
+    yield start
+    for runner, thread in started:
+        runner.stop()
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def test_runner_rescues_a_job_whose_worker_dies(
+    fake_db, fake_odoo, runners, logs, fast_runner
+):
+    runners([fake_db.name], fake_odoo.port)
+    wait_log(logs, "queue job runner ready for db %s" % fake_db.name)
+    uuid = add_job(fake_db, worker_pid=4242)
+    worker = Worker(fake_db, uuid)
+    time.sleep(1.0)  # several maintenance ticks: alive, untouched
+    assert row(fake_db, uuid, "state") == ("started",)
+    worker.die()
+    fake_db.wait_state(uuid, "done", timeout=10)
+    assert row(fake_db, uuid, "retry") == (1,)
+    assert (
+        "job %s of db %s was started by a worker that died (pid 4242), try 1:"
+        " requeued" % (uuid, fake_db.name)
+    ) in logs.text
+
+
+def test_request_in_flight_is_not_rescued(
+    fake_db, fake_odoo, runners, logs, fast_runner
+):
+    """A request queued in Odoo longer than the grace: its job stays enqueued."""
+    fake_odoo.pickup_delay = 2.5
+    runners([fake_db.name], fake_odoo.port)
+    wait_log(logs, "queue job runner ready for db %s" % fake_db.name)
+    uuid = fake_db.add_job()
+    fake_db.wait_state(uuid, "done", timeout=15)
+    assert len(fake_odoo.executions) == 1
+    assert "reset to pending" not in logs.text
+
+
+def test_one_runner_active_per_database(fake_db, fake_odoo, runners, logs, fast_runner):
+    first = runners([fake_db.name], fake_odoo.port)
+    wait_log(logs, "queue job runner ready for db %s" % fake_db.name)
+    second = runners([fake_db.name], fake_odoo.port)
+    wait_log(logs, "another job runner is active on db %s, standing by" % fake_db.name)
+    uuids = [fake_db.add_job() for _i in range(5)]
+    for uuid in uuids:
+        fake_db.wait_state(uuid, "done")
+    assert fake_db.name in first.db_by_name
+    assert fake_db.name not in second.db_by_name
+    time.sleep(1.0)
+    # logged once, not at every retry
+    assert logs.text.count("standing by") == 1
+
+    first.stop()
+    wait_for(lambda: fake_db.name in second.db_by_name, 5, "takeover")
+    uuid = fake_db.add_job()
+    fake_db.wait_state(uuid, "done")
+    assert len(fake_odoo.executions) == 6
