@@ -83,6 +83,7 @@ class ReliabilityJobs:
         self.committed_env = committed_env
         self.prefix = prefix
         self.uuids = []
+        self.names = {}  # uuid -> name of the execution rows
         self._count = 0
 
     def sql(self, query, args=None):
@@ -98,6 +99,7 @@ class ReliabilityJobs:
                 name = "%s-%s" % (self.prefix, self._count)
                 job = getattr(model.with_delay(**options), method)(name, duration)
                 uuids.append(job.uuid)
+                self.names[job.uuid] = name
         self.uuids += uuids
         return uuids
 

@@ -31,6 +31,11 @@ class OdooServer:
     environment (e.g. ``ODOO_QUEUE_JOB_CHANNELS``). The database list of the
     server is restricted to ``db`` (``-d``/``--db-filter``) so that its runner
     never touches the databases of other test sessions.
+
+    To test how Odoo finds databases by itself, ``pass_database=False``
+    leaves ``--database`` out (Odoo then lists the databases its database
+    user owns: pass a dedicated user in ``extra_args``), ``db_filter``
+    replaces the filter, and ``ready_path`` the page probed for readiness.
     """
 
     def __init__(
@@ -44,6 +49,9 @@ class OdooServer:
         name="server",
         port=None,
         databases=None,
+        db_filter=None,
+        pass_database=True,
+        ready_path=None,
     ):
         self.db = db
         self.addons_path = addons_path
@@ -54,6 +62,9 @@ class OdooServer:
         self.port = port or free_port()
         self.longpolling_port = free_port()
         self.databases = databases or [db]
+        self.db_filter = db_filter or "^(%s)$" % "|".join(self.databases)
+        self.pass_database = pass_database
+        self.ready_path = ready_path or "/web/login?db=%s" % db
         log_dir = Path(BUILD_DIR) / "test-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%H%M%S")
@@ -68,8 +79,11 @@ class OdooServer:
         args = ODOO_COMMAND + [
             "server",
             "--addons-path=%s" % ",".join(self.addons_path),
-            "--database=%s" % ",".join(self.databases),
-            "--db-filter=^(%s)$" % "|".join(self.databases),
+        ]
+        if self.pass_database:
+            args.append("--database=%s" % ",".join(self.databases))
+        args += [
+            "--db-filter=%s" % self.db_filter,
             "--http-interface=127.0.0.1",
             "--http-port=%s" % self.port,
             "--longpolling-port=%s" % self.longpolling_port,
@@ -102,7 +116,7 @@ class OdooServer:
     def wait_ready(self, timeout=90):
         """Wait until the database's registry answers HTTP requests."""
         deadline = time.monotonic() + timeout
-        url = "%s/web/login?db=%s" % (self.url, self.db)
+        url = self.url + self.ready_path
         last_error = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -39,3 +39,17 @@ class TestReliabilityJob(models.Model):
         self.env.cr.commit()  # pylint: disable=invalid-commit
         time.sleep(duration)
         return self._record(name, "end").id
+
+    @api.model
+    def sleep_first_try(self, name, duration):
+        """Sleep ``duration`` seconds on the first try only, then record.
+
+        For jobs killed on their first try: the next try ends quickly.
+        """
+        self.env.cr.execute(
+            "SELECT retry FROM queue_job WHERE uuid = %s",
+            (self.env.context["job_uuid"],),
+        )
+        if not self.env.cr.fetchone()[0]:
+            time.sleep(duration)
+        return self._record(name, "end").id
