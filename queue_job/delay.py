@@ -307,7 +307,7 @@ class DelayableChain:
 
     def __repr__(self):
         inner_graph = "\n\t".join(repr(self._graph).split("\n"))
-        return "DelayableChain(\n\t{}\n)".format(inner_graph)
+        return f"DelayableChain(\n\t{inner_graph}\n)"
 
     def on_done(self, *delayables):
         for delayable in delayables:
@@ -340,7 +340,7 @@ class DelayableGroup:
 
     def __repr__(self):
         inner_graph = "\n\t".join(repr(self._graph).split("\n"))
-        return "DelayableGroup(\n\t{}\n)".format(inner_graph)
+        return f"DelayableGroup(\n\t{inner_graph}\n)"
 
     def on_done(self, *delayables):
         for parent in self._delayables:
@@ -503,7 +503,7 @@ class Delayable:
         return self._generated_job.perform()
 
 
-class DelayableRecordset(object):
+class DelayableRecordset:
     """``recordset.with_delay().method(...)``: delay one call at once.
 
     Any attribute is a method of the recordset; calling it stores the job

@@ -153,7 +153,7 @@ def _short_repr(value, limit=200):
 
 
 @functools.total_ordering
-class Job(object):
+class Job:
     """A job: a method of a recordset to run later, with its arguments.
 
     It is persisted as a ``queue.job`` record by :meth:`store` and rebuilt
@@ -802,9 +802,9 @@ class Job(object):
     def func_string(self):
         model = repr(self.recordset)
         args = [repr(arg) for arg in self.args]
-        kwargs = ["{}={!r}".format(key, val) for key, val in self.kwargs.items()]
+        kwargs = [f"{key}={val!r}" for key, val in self.kwargs.items()]
         all_args = ", ".join(args + kwargs)
-        return "{}.{}({})".format(model, self.method_name, all_args)
+        return f"{model}.{self.method_name}({all_args})"
 
     def __eq__(self, other):
         if not isinstance(other, Job):
@@ -886,7 +886,7 @@ class Job(object):
             for line in docstring.splitlines():
                 if line.strip():
                     return line.strip()
-        return "{}.{}".format(self.model_name, method.__name__)
+        return f"{self.model_name}.{method.__name__}"
 
     @property
     def uuid(self):

@@ -103,9 +103,7 @@ class Base(models.AbstractModel):
             ):
                 return auto_delay_wrapper.origin(self, *args, **kwargs)
             else:
-                job_options_method = getattr(
-                    self, "{}_job_options".format(method_name), None
-                )
+                job_options_method = getattr(self, f"{method_name}_job_options", None)
                 job_options = {}
                 if job_options_method:
                     job_options.update(job_options_method(*args, **kwargs))
