@@ -37,9 +37,10 @@ class JobSerialized(fields.Field):
         super().__init__(string=string, _base_type=base_type, **kwargs)
 
     def _setup_attrs(self, model_class, name):
-        super()._setup_attrs(model_class, name)
+        res = super()._setup_attrs(model_class, name)
         if self._base_type not in self._default_json_mapping:
             raise ValueError("%s is not a supported base type" % self._base_type)
+        return res
 
     def _base_type_default_json(self, env):
         default_json = self._default_json_mapping[self._base_type]

@@ -157,7 +157,8 @@ class JobsTrap:
         enqueued_jobs = self.enqueued_jobs
         self.enqueued_jobs = []
         sorted_jobs = sorted(enqueued_jobs, key=lambda job: job.graph_uuid or "")
-        for graph_uuid, jobs in groupby(sorted_jobs, key=attrgetter("graph_uuid")):
+        for graph_uuid, group in groupby(sorted_jobs, key=attrgetter("graph_uuid")):
+            jobs = list(group)
             if graph_uuid:
                 self._perform_graph_jobs(jobs)
             else:
