@@ -42,7 +42,7 @@ def test_worker_killed_mid_job(odoo_server_factory, jobs):
     runner_ready(server)
     (retried,) = jobs.delay(method="sleep_first_try", duration=60.0)
     (exhausted,) = jobs.delay(method="sleep_first_try", duration=60.0, max_retries=1)
-    (alive,) = jobs.delay(duration=15.0)
+    (alive,) = jobs.delay(duration=20.0)
     jobs.wait_states({"started"}, timeout=30)
     killed = {}
     for uuid in (retried, exhausted):

@@ -52,8 +52,9 @@ def db_owner(odoo):
 
 @pytest.mark.timeout(600)
 def test_database_created_and_dropped_while_running(
-    odoo, addons_path, odoo_server_factory, committed_env, db_owner
+    odoo, addons_path, db_owner, odoo_server_factory, committed_env
 ):
+    # db_owner first: its databases and role are dropped after the server stops
     role, password, create_database = db_owner
     served = create_database("served")
     database.install_modules(odoo, served, addons_path)
