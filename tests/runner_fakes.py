@@ -158,7 +158,8 @@ class FakeOdoo(socketserver.ThreadingMixIn, http.server.HTTPServer):
     ``"error"`` answers ``error_status`` without touching the job; ``"drop"``
     closes the connection without answering. Executions are recorded in
     ``executions`` (see ``peak_concurrency``). Every request is recorded in
-    ``requests`` as ``(db, uuid, headers)``; ``connections`` counts accepted
+    ``requests`` as ``(db, uuid, headers)`` (but the ``/queue_job/session``
+    ones: in ``sessions``, see ``_Handler._session``); ``connections`` counts accepted
     connections. ``keep_alive`` selects HTTP/1.1 keep-alive answers (as a
     proxy gives) rather than HTTP/1.0 ones (as Odoo 15 gives).
     """
@@ -174,6 +175,10 @@ class FakeOdoo(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.job_duration = 0.0
         self.pickup_delay = 0.0
         self.requests = []
+        # /queue_job/session: status to answer, and the requests as
+        # (db, session cookie sent or None); not in ``requests``
+        self.session_status = 200
+        self.sessions = []
         self.executions = []  # (start, end) monotonic times of run jobs
         self.connections = 0
         self.lock = threading.Lock()
@@ -265,6 +270,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         db = query.get("db", [None])[0]
         uuid = query.get("job_uuid", [None])[0]
+        if url.path == "/queue_job/session":
+            self._session(db)
+            return
         if server.pickup_delay:
             time.sleep(server.pickup_delay)
         with server.lock:
@@ -280,8 +288,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             server.run_job(db, uuid)
         self._answer(200, b"")
 
-    def _answer(self, status, body):
+    def _session(self, db):
+        """Like Odoo's route: the session id (the same one when sent)."""
+        server = self.server
+        sent = self.headers.get("Cookie")
+        with server.lock:
+            server.sessions.append((db, sent))
+        if server.session_status != 200:
+            self._answer(server.session_status, b"not found")
+            return
+        session_id = sent.split("=", 1)[1] if sent else "sid-%s" % db
+        self._answer(200, b"", cookie="session_id=%s; Path=/; HttpOnly" % session_id)
+
+    def _answer(self, status, body, cookie=None):
         self.send_response(status)
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -10,12 +10,14 @@ import threading
 import time
 
 import pytest
+from odoo.addons.queue_job.jobrunner import dispatcher as dispatcher_module
 from odoo.addons.queue_job.jobrunner.dispatcher import (
     DispatchResult,
     Endpoint,
     HttpDispatcher,
     build_request,
     runjob_path,
+    session_cookie,
 )
 from runner_fakes import FakeOdoo, basic_auth_of
 
@@ -163,7 +165,7 @@ def test_keep_alive_connections_are_reused(make_dispatcher, results):
     with FakeOdoo(keep_alive=True) as server:
         server.behaviour = "error"
         server.error_status = 200
-        dispatcher = make_dispatcher(server.port)
+        dispatcher = make_dispatcher(server.port, sessions=False)
         for i in range(5):
             dispatcher.dispatch("db", "u%d" % i)
             assert collect(results, 1)[0].error is None
@@ -175,7 +177,7 @@ def test_connections_closed_by_http10_server_are_not_reused(make_dispatcher, res
     with FakeOdoo(keep_alive=False) as server:
         server.behaviour = "error"
         server.error_status = 200
-        dispatcher = make_dispatcher(server.port)
+        dispatcher = make_dispatcher(server.port, sessions=False)
         for i in range(3):
             dispatcher.dispatch("db", "u%d" % i)
             assert collect(results, 1)[0].error is None
@@ -206,7 +208,7 @@ def test_stale_keep_alive_connection_is_retried_on_a_new_one(make_dispatcher, re
     server.served = 0
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        dispatcher = make_dispatcher(server.server_address[1])
+        dispatcher = make_dispatcher(server.server_address[1], sessions=False)
         for i in range(3):
             dispatcher.dispatch("db", "u%d" % i)
             assert collect(results, 1)[0].error is None
@@ -279,7 +281,7 @@ def test_reused_connection_closed_unanswered_is_retried(make_dispatcher, results
     server.served = server.dropped = 0
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        dispatcher = make_dispatcher(server.server_address[1])
+        dispatcher = make_dispatcher(server.server_address[1], sessions=False)
         for i in range(3):
             dispatcher.dispatch("db", "u%d" % i)
             assert collect(results, 1)[0].error is None
@@ -288,3 +290,96 @@ def test_reused_connection_closed_unanswered_is_retried(make_dispatcher, results
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_build_request_with_session():
+    request = build_request(Endpoint("http", "h", 80, None, None), "/x", "abc")
+    assert "Cookie: session_id=abc\r\n" in request.decode()
+
+
+def test_session_cookie():
+    assert session_cookie(["a=1", "session_id=xyz; Path=/; HttpOnly"]) == "xyz"
+    assert session_cookie(["frontend_lang=en_US; Path=/"]) is None
+    assert session_cookie([]) is None
+
+
+def wait_sessions(server, count, timeout=10):
+    deadline = time.monotonic() + timeout
+    while len(server.sessions) < count:
+        assert time.monotonic() < deadline, server.sessions
+        time.sleep(0.01)
+    time.sleep(0.05)  # the answer is being read
+    return list(server.sessions)
+
+
+def answer_200(server):
+    """runjob answered without running anything (no database here)."""
+    server.behaviour = "error"
+    server.error_status = 200
+
+
+def session_sent(request):
+    return request[2].get("Cookie")
+
+
+def test_session_asked_once_per_database_and_sent(make_dispatcher, results):
+    with FakeOdoo() as server:
+        answer_200(server)
+        dispatcher = make_dispatcher(server.port)
+        dispatcher.dispatch("db1", "u1")
+        collect(results, 1)
+        assert wait_sessions(server, 1) == [("db1", None)]
+        for uuid in ("u2", "u3"):
+            dispatcher.dispatch("db1", uuid)
+        dispatcher.dispatch("db2", "u4")
+        collect(results, 3)
+        requests = server.wait_requests(4)
+        # the first request did not wait for the session
+        assert [session_sent(r) for r in requests[1:3]] == ["session_id=sid-db1"] * 2
+        assert requests[3][:2] == ("db2", "u4")
+        assert wait_sessions(server, 2) == [("db1", None), ("db2", None)]
+        dispatcher.dispatch("db2", "u5")
+        collect(results, 1)
+        assert session_sent(server.wait_requests(5)[4]) == "session_id=sid-db2"
+
+
+def test_session_renewed_with_its_cookie(make_dispatcher, results, monkeypatch):
+    monkeypatch.setattr(dispatcher_module, "SESSION_TTL", 0.2)
+    with FakeOdoo() as server:
+        answer_200(server)
+        dispatcher = make_dispatcher(server.port)
+        dispatcher.dispatch("db", "u1")
+        collect(results, 1)
+        wait_sessions(server, 1)
+        time.sleep(0.3)
+        dispatcher.dispatch("db", "u2")
+        collect(results, 1)
+        assert wait_sessions(server, 2) == [
+            ("db", None),
+            ("db", "session_id=sid-db"),
+        ]
+
+
+def test_no_session_from_odoo(make_dispatcher, results, monkeypatch):
+    """Refused (e.g. a database filter rejecting it): runjob goes without."""
+    monkeypatch.setattr(dispatcher_module, "SESSION_RETRY", 0.3)
+    with FakeOdoo() as server:
+        answer_200(server)
+        server.session_status = 404
+        dispatcher = make_dispatcher(server.port)
+        dispatcher.dispatch("db", "u1")
+        assert collect(results, 1)[0].error is None
+        wait_sessions(server, 1)
+        dispatcher.dispatch("db", "u2")
+        assert collect(results, 1)[0].error is None
+        assert [session_sent(r) for r in server.wait_requests(2)] == [None, None]
+        assert len(server.sessions) == 1
+        # asked again later
+        server.session_status = 200
+        time.sleep(0.4)
+        dispatcher.dispatch("db", "u3")
+        collect(results, 1)
+        assert wait_sessions(server, 2)[1] == ("db", None)
+        dispatcher.dispatch("db", "u4")
+        collect(results, 1)
+        assert session_sent(server.wait_requests(4)[3]) == "session_id=sid-db"

@@ -17,6 +17,16 @@ runner then resets the job to pending if it is still enqueued (a job that
 reached ``started`` did get through, and is not dispatched twice). TCP
 keepalive detects a peer that vanished without closing the connection.
 
+Sessions. A request without session makes Odoo look for its database by
+listing the databases, on a new PostgreSQL connection to the ``postgres``
+database (which Odoo's pool does not keep): a connection per job. So the
+dispatcher asks Odoo once per database for a session bound to it
+(``/queue_job/session``) and sends its cookie with the runjob requests of
+that database. It asks again every ``SESSION_TTL`` seconds, which keeps the
+session alive in Odoo's store. Until a session is there (the first request
+of a database, an Odoo without the route, a database filter rejecting the
+database), requests go without one, as they did before.
+
 Free of Odoo and database imports: results are handed to a callback.
 """
 import asyncio
@@ -37,6 +47,9 @@ MAX_IDLE_CONNECTIONS = 32
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024  # larger bodies (error pages) are not kept
 USER_AGENT = "odoo-queue-job-runner"
+SESSION_COOKIE = "session_id"  # Odoo's
+SESSION_TTL = 600  # seconds a session is used before it is asked again
+SESSION_RETRY = 60  # seconds before asking again when Odoo gave none
 
 Endpoint = namedtuple("Endpoint", "scheme host port user password")
 
@@ -59,13 +72,17 @@ def runjob_path(db_name, uuid):
     )
 
 
+def session_path(db_name):
+    return "/queue_job/session?db=%s" % quote(db_name, safe="")
+
+
 def basic_auth(user, password):
     """Value of the Authorization header for HTTP basic authentication."""
     credentials = "%s:%s" % (user, password or "")
     return "Basic %s" % base64.b64encode(credentials.encode()).decode("ascii")
 
 
-def build_request(endpoint, path):
+def build_request(endpoint, path, session_id=None):
     """The bytes of a keep-alive GET request for ``path``."""
     host = endpoint.host
     if ":" in host and not host.startswith("["):
@@ -79,7 +96,29 @@ def build_request(endpoint, path):
     ]
     if endpoint.user:
         lines.append("Authorization: %s" % basic_auth(endpoint.user, endpoint.password))
+    if session_id:
+        lines.append("Cookie: %s=%s" % (SESSION_COOKIE, session_id))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def session_cookie(set_cookie_headers):
+    """The value of Odoo's session cookie among ``Set-Cookie`` values."""
+    for header in set_cookie_headers:
+        name, _sep, rest = header.partition("=")
+        if name.strip() == SESSION_COOKIE:
+            return rest.split(";", 1)[0].strip() or None
+    return None
+
+
+class _Session:
+    """The session of one database: its id (or None), when to ask again."""
+
+    __slots__ = ("session_id", "renew_at", "renewing")
+
+    def __init__(self):
+        self.session_id = None
+        self.renew_at = 0.0
+        self.renewing = False
 
 
 def _set_socket_options(writer):
@@ -116,7 +155,7 @@ class _Connection:
         self.writer.close()
 
     async def request(self, request_bytes, reused):
-        """Send a request; return ``(status, keep_alive)``."""
+        """Send a request; return ``(status, keep_alive, headers)``."""
         try:
             self.writer.write(request_bytes)
             await self.writer.drain()
@@ -132,7 +171,7 @@ class _Connection:
         version, status = self._parse_status_line(status_line)
         headers = await self._read_headers()
         keep_alive = await self._read_body(version, status, headers)
-        return status, keep_alive
+        return status, keep_alive, headers
 
     @staticmethod
     def _parse_status_line(line):
@@ -145,7 +184,8 @@ class _Connection:
             raise DispatchError("invalid HTTP status line %r" % line[:100]) from None
 
     async def _read_headers(self):
-        headers = {}
+        """``{lowercase name: value}``, but ``set-cookie``: a list of values."""
+        headers = {"set-cookie": []}
         size = 0
         while True:
             line = await self.reader.readline()
@@ -157,7 +197,11 @@ class _Connection:
             if line in (b"\r\n", b"\n"):
                 return headers
             name, _sep, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
+            name = name.strip().lower()
+            if name == "set-cookie":
+                headers[name].append(value.strip())
+            else:
+                headers[name] = value.strip()
 
     async def _read_body(self, version, status, headers):
         """Consume the body; return whether the connection can be reused."""
@@ -211,14 +255,20 @@ class HttpDispatcher:
     (the runner appends to a deque and wakes its loop).
     """
 
-    def __init__(self, endpoint, on_result, connect_timeout=CONNECT_TIMEOUT):
+    def __init__(
+        self, endpoint, on_result, connect_timeout=CONNECT_TIMEOUT, sessions=True
+    ):
         self.endpoint = endpoint
         self.on_result = on_result
         self.connect_timeout = connect_timeout
+        # database name -> _Session (see the module docstring); None: no
+        # sessions are asked for
+        self._sessions = {} if sessions else None
         self._loop = None
         self._thread = None
         self._idle = []
         self._tasks = set()
+        self._session_tasks = set()  # not job requests: not in_flight
         self._ssl_context = (
             ssl.create_default_context() if endpoint.scheme == "https" else None
         )
@@ -244,7 +294,7 @@ class HttpDispatcher:
         ready.set()
         try:
             self._loop.run_forever()
-            tasks = list(self._tasks)
+            tasks = list(self._tasks) + list(self._session_tasks)
             for task in tasks:
                 task.cancel()
             if tasks:
@@ -285,7 +335,8 @@ class HttpDispatcher:
         path = runjob_path(db_name, uuid)
         error = None
         try:
-            status = await self._roundtrip(build_request(self.endpoint, path))
+            request = build_request(self.endpoint, path, self._session_id(db_name))
+            status, _headers = await self._roundtrip(request)
             if not 200 <= status < 300:
                 error = "HTTP status %s" % status
         except asyncio.CancelledError:
@@ -305,16 +356,17 @@ class HttpDispatcher:
             _logger.exception("error reporting the dispatch of job %s", uuid)
 
     async def _roundtrip(self, request_bytes):
+        """Send a request: ``(status, headers)`` of the response."""
         conn, reused = await self._acquire()
         try:
-            status, keep_alive = await conn.request(request_bytes, reused)
+            status, keep_alive, headers = await conn.request(request_bytes, reused)
         except _StaleConnection:
             # The server closed an idle connection as we reused it (nothing
             # was processed): retry once on a fresh connection.
             conn.close()
             conn, reused = await self._acquire(fresh=True)
             try:
-                status, keep_alive = await conn.request(request_bytes, reused)
+                status, keep_alive, headers = await conn.request(request_bytes, reused)
             except BaseException:
                 conn.close()
                 raise
@@ -322,7 +374,49 @@ class HttpDispatcher:
             conn.close()
             raise
         self._release(conn, keep_alive)
-        return status
+        return status, headers
+
+    def _session_id(self, db_name):
+        """The session to send with the requests for ``db_name``, or None.
+
+        Asks Odoo for one in the background when it is time to: the job's
+        request does not wait for it.
+        """
+        if self._sessions is None:
+            return None
+        session = self._sessions.get(db_name)
+        if session is None:
+            session = self._sessions[db_name] = _Session()
+        if not session.renewing and time.monotonic() >= session.renew_at:
+            session.renewing = True
+            task = self._loop.create_task(self._renew_session(db_name, session))
+            self._session_tasks.add(task)
+            task.add_done_callback(self._session_tasks.discard)
+        return session.session_id
+
+    async def _renew_session(self, db_name, session):
+        """Ask Odoo for a session bound to ``db_name`` (the same one if any)."""
+        request = build_request(
+            self.endpoint, session_path(db_name), session.session_id
+        )
+        session_id = None
+        try:
+            status, headers = await self._roundtrip(request)
+            if status == 200:
+                # Odoo sets the cookie again for a session it saved
+                session_id = session_cookie(headers["set-cookie"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # requests go without session meanwhile
+            _logger.debug("no session for db %s: %s", db_name, exc)
+        finally:
+            session.renewing = False
+        if session_id is None:
+            _logger.debug("no session for db %s: runjob requests go without", db_name)
+            session.renew_at = time.monotonic() + SESSION_RETRY
+        else:
+            session.renew_at = time.monotonic() + SESSION_TTL
+        session.session_id = session_id
 
     async def _acquire(self, fresh=False):
         now = time.monotonic()
