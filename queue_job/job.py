@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from random import randint
 
 import odoo
+from odoo import _
 from odoo.tools import mute_logger
 from psycopg2 import IntegrityError, errorcodes
 
@@ -236,15 +237,24 @@ class Job:
         # readable reasons for jobs left behind by an uninstalled addon
         if stored.model_name not in stored.env:
             raise JobError(
-                "Job %s cannot be loaded: its model %s does not exist"
-                % (stored.uuid, stored.model_name)
+                _(
+                    "Job %(uuid)s cannot be loaded: its model %(model)s does not"
+                    " exist",
+                    uuid=stored.uuid,
+                    model=stored.model_name,
+                )
             )
         recordset = stored.records
         method = getattr(recordset, stored.method_name, None)
         if not _is_model_method(method):
             raise JobError(
-                "Job %s cannot be loaded: model %s has no method %s"
-                % (stored.uuid, stored.model_name, stored.method_name)
+                _(
+                    "Job %(uuid)s cannot be loaded: model %(model)s has no method"
+                    " %(method)s",
+                    uuid=stored.uuid,
+                    model=stored.model_name,
+                    method=stored.method_name,
+                )
             )
         job_ = cls(
             method,

@@ -112,6 +112,19 @@ class TestViews(TransactionCase):
             self.assertEqual(menu.sequence, sequence)
             self.assertEqual(menu.parent_id, self.env.ref("queue_job.menu_queue"))
 
+    def test_technical_menus(self):
+        """Settings > Technical > Job Queue opens the same screens (issue 6)."""
+        technical = self.env.ref("queue_job.menu_queue_job_technical")
+        self.assertEqual(technical.parent_id, self.env.ref("base.menu_custom"))
+        self.assertEqual(
+            technical.groups_id, self.env.ref("queue_job.group_queue_job_manager")
+        )
+        self.assertEqual(
+            technical.child_id.mapped("action"),
+            self.env.ref("queue_job.menu_queue").child_id.mapped("action"),
+        )
+        self.assertEqual(technical.complete_name, "Settings/Technical/Job Queue")
+
     def test_manager_group(self):
         group = self.env.ref("queue_job.group_queue_job_manager")
         self.assertIn(self.env.ref("base.user_admin"), group.users)
