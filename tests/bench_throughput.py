@@ -13,23 +13,32 @@ prints, for each scenario:
   on ``postgres`` (from PostgreSQL's statement log, in a separate short run
   because logging costs time);
 * latency from enqueue commit to the ``done`` notification at low load;
-* ``with_delay()`` cost per job, one by one and in bulk.
+* the HTTP floor: requests/s and CPU per request of a no-op route whose
+  session names the database, i.e. Odoo's own cost of a request, which no
+  job can go below;
+* ``with_delay()`` cost per job, one by one and in bulk (``delay_many``).
 
 Usage (with the Python of an Odoo 15.0 installation)::
 
     python tests/bench_throughput.py [--jobs 2000] [--channels root:2]
-        [--workers 2] [--latency-jobs 100] [--keep-db]
+        [--workers 2] [--latency-jobs 100] [--floor-requests 2000]
+        [--show-statements N] [--keep-db]
 
-CPU figures include whatever else the machine runs at the same time: run it
-on a quiet machine.
+The jobs are ``test.queue.job.testing_method`` of the test addon (returning
+its arguments, with a ``_job_store_values`` hook). CPU figures are those of
+the processes of this run, but wall times, and to a lesser extent CPU times,
+suffer from whatever else the machine runs: the load average is printed; run
+it on a quiet machine, and more than once.
 """
 import argparse
+import http.client
 import json
 import os
 import re
 import select
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -130,15 +139,10 @@ def postmaster_pid(conn):
         return int(pid_file.readline())
 
 
-def enqueue(odoo, db, count, channel="root", bulk=False, quiet=False):
-    """Delay ``count`` trivial jobs in one transaction; return seconds spent.
-
-    ``quiet`` keeps this session's statements out of PostgreSQL's log.
-    """
+def enqueue(odoo, db, count, channel="root", bulk=False):
+    """Delay ``count`` trivial jobs in one transaction; return seconds spent."""
     registry = odoo.registry(db)
     with registry.cursor() as cr:
-        if quiet:
-            cr.execute("SET log_statement = 'none'")
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         model = env["test.queue.job"]
         start = time.perf_counter()
@@ -158,19 +162,23 @@ def enqueue(odoo, db, count, channel="root", bulk=False, quiet=False):
     return elapsed
 
 
-def count_jobs(conn, db_state=None):
+# Through the index on state: polling must cost PostgreSQL next to nothing.
+NOT_DONE_STATES = ["wait_dependencies", "pending", "enqueued", "started", "failed"]
+
+
+def jobs_left(conn):
     with conn.cursor() as cr:
-        if db_state:
-            cr.execute("SELECT count(*) FROM queue_job WHERE state = %s", (db_state,))
-        else:
-            cr.execute("SELECT count(*) FROM queue_job WHERE state <> 'done'")
+        cr.execute(
+            "SELECT EXISTS (SELECT 1 FROM queue_job WHERE state = ANY(%s))",
+            (NOT_DONE_STATES,),
+        )
         return cr.fetchone()[0]
 
 
 def wait_all_done(conn, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if count_jobs(conn) == 0:
+        if not jobs_left(conn):
             return time.monotonic()
         time.sleep(0.02)
     raise RuntimeError("jobs not done within %ss" % timeout)
@@ -249,6 +257,64 @@ def run_latency(odoo, db, job_conn, count, interval=0.1):
     }
 
 
+def run_floor(server, admin, count, clients=2):
+    """Odoo's own cost per request: a no-op route, with a session naming the
+    database (as the runner's requests have), ``clients`` at a time.
+
+    What a job cannot go below on this server; measured in the same run as
+    the jobs, so that the machine's load affects both alike.
+    """
+    cookie = _session_cookie(server)
+    body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": {}})
+
+    def client(requests):
+        for _i in range(requests):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port)
+            conn.request(
+                "POST",
+                "/web/webclient/version_info",
+                body=body,
+                headers={"Cookie": cookie, "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            if response.status != 200:
+                raise RuntimeError("no-op route answered %s" % response.status)
+
+    client(20)
+    probe = CpuProbe(server, postmaster_pid(admin))
+    cpu_before = probe.sample()
+    start = time.monotonic()
+    threads = [
+        threading.Thread(target=client, args=(count // clients,))
+        for _i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - start
+    cpu = CpuProbe.delta(cpu_before, probe.sample())
+    done = count // clients * clients
+    return {
+        "requests_per_s": done / wall,
+        "cpu_ms_per_request": {k: v * 1000.0 / done for k, v in cpu.items()},
+    }
+
+
+def _session_cookie(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    conn.request("GET", "/queue_job/session?db=%s" % server.db)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    cookie = response.getheader("Set-Cookie")
+    if response.status != 200 or not cookie:
+        raise RuntimeError("no session from /queue_job/session")
+    return cookie.split(";", 1)[0]
+
+
 def _parse_payload(payload):
     try:
         value = json.loads(payload)
@@ -258,58 +324,67 @@ def _parse_payload(payload):
 
 
 def run_statement_count(odoo, db, addons_path, args, admin, job_conn):
-    """Statements per job seen by PostgreSQL, by client role and kind.
+    """Statements and new connections per job seen by PostgreSQL, by role.
 
-    ``log_statement = all`` is set on the databases before a fresh server
-    starts (it applies to new sessions only); the enqueuing session turns it
-    off for itself, so only the runner's and the HTTP workers' statements are
-    counted. Runner backends are told apart by their ``application_name``.
-    Kinds: ``queries`` (what does the work), ``reset`` (``DISCARD ALL`` sent
-    by Odoo's connection pool when a cursor is borrowed), ``transaction``
-    (``BEGIN``/``COMMIT``/``ROLLBACK``) of which ``commits``.
+    A fresh server runs with ``log_statement = all`` for its own sessions
+    only (``PGOPTIONS``, which libpq reads), in a separate short run because
+    logging costs time: the statements of other programs on the machine are
+    not logged. Roles: ``workers`` (the server's sessions on the job
+    database but the runner's: the HTTP workers), ``runner`` (told apart by
+    its ``application_name``), ``postgres_db`` (the server's sessions on the
+    ``postgres`` database, which Odoo opens to list the databases). Kinds:
+    ``queries`` (what does the work), ``reset`` (``DISCARD ALL`` sent by
+    Odoo's connection pool when a cursor is borrowed), ``transaction``
+    (``BEGIN``/``COMMIT``/``ROLLBACK``) of which ``commits``, and
+    ``connections``: sessions whose first statement falls in the measured
+    run (every session runs one at least).
     """
-    with admin.cursor() as cr:
-        cr.execute("ALTER DATABASE \"%s\" SET log_statement = 'all'" % db)
-        cr.execute("ALTER DATABASE postgres SET log_statement = 'all'")
     server = OdooServer(
         db,
         addons_path,
         workers=args.workers,
-        env={"ODOO_QUEUE_JOB_CHANNELS": args.channels},
+        env={
+            "ODOO_QUEUE_JOB_CHANNELS": args.channels,
+            "PGOPTIONS": "-c log_statement=all",
+        },
         extra_args=["--log-level=warn"],
         name="bench-sql",
     )
+    marker_server = log_size(args.pg_log)
     try:
         server.start()
         clear_jobs(job_conn)
-        enqueue(odoo, db, 20, quiet=True)
+        enqueue(odoo, db, 20)
         wait_all_done(job_conn, timeout=120)
         time.sleep(0.5)
         marker_start = log_size(args.pg_log)
-        enqueue(odoo, db, args.statement_jobs, quiet=True)
+        enqueue(odoo, db, args.statement_jobs)
         wait_all_done(job_conn, timeout=300)
         time.sleep(0.5)
         marker_end = log_size(args.pg_log)
         with admin.cursor() as cr:
             cr.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
-                ("%queue_job%",),
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                ("queue_job_runner",),
             )
             runner_pids = {str(row[0]) for row in cr.fetchall()}
     finally:
         server.stop()
-        with admin.cursor() as cr:
-            cr.execute('ALTER DATABASE "%s" RESET log_statement' % db)
-            cr.execute("ALTER DATABASE postgres RESET log_statement")
+    kinds = ("queries", "reset", "transaction", "commits", "connections")
     counts = {
-        role: dict.fromkeys(("queries", "reset", "transaction", "commits"), 0)
-        for role in ("workers", "runner", "postgres_db")
+        role: dict.fromkeys(kinds, 0) for role in ("workers", "runner", "postgres_db")
     }
     examples = {}
+    seen = set()
     pattern = re.compile(r"\[(\d+)\] \S*@(\S+) LOG:  (?:statement|execute [^:]*): (.*)")
-    with open(args.pg_log, errors="replace") as log:
-        log.seek(marker_start)
-        text = log.read(marker_end - marker_start)
+    with open(args.pg_log, "rb") as log:
+        log.seek(marker_server)
+        before = log.read(marker_start - marker_server).decode(errors="replace")
+        text = log.read(marker_end - marker_start).decode(errors="replace")
+    for line in before.splitlines():
+        match = pattern.search(line)
+        if match:
+            seen.add(match.group(1))
     for line in text.splitlines():
         match = pattern.search(line)
         if not match:
@@ -321,6 +396,9 @@ def run_statement_count(odoo, db, addons_path, args, admin, job_conn):
             role = "runner" if pid in runner_pids else "workers"
         else:
             continue
+        if pid not in seen:
+            seen.add(pid)
+            counts[role]["connections"] += 1
         kind = _statement_kind(statement)
         counts[role][kind] += 1
         if kind == "transaction" and statement.strip().upper() == "COMMIT":
@@ -329,8 +407,8 @@ def run_statement_count(odoo, db, addons_path, args, admin, job_conn):
     if args.show_statements:
         _print_statement_examples(examples, args.show_statements)
     return {
-        role: {kind: value / args.statement_jobs for kind, value in kinds.items()}
-        for role, kinds in counts.items()
+        role: {kind: value / args.statement_jobs for kind, value in values.items()}
+        for role, values in counts.items()
     }
 
 
@@ -377,6 +455,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency-jobs", type=int, default=100)
     parser.add_argument("--statement-jobs", type=int, default=200)
+    parser.add_argument("--floor-requests", type=int, default=2000)
     parser.add_argument(
         "--pg-log", default="/var/log/postgresql/postgresql-15-main.log"
     )
@@ -417,7 +496,7 @@ def main():
         extra_args=["--log-level=warn"],
         name="bench",
     )
-    results = {}
+    results = {"load_before": os.getloadavg()[0]}
     try:
         server.start()
         # Warm up: every worker loads its registry before measuring.
@@ -426,12 +505,14 @@ def main():
             odoo, db, server, admin, job_conn, args.jobs, "root"
         )
         results["latency"] = run_latency(odoo, db, job_conn, args.latency_jobs)
+        results["floor"] = run_floor(server, admin, args.floor_requests)
         server.stop()
         results["enqueue"] = run_enqueue(odoo, db, job_conn, 1000)
         if os.access(args.pg_log, os.R_OK):
             results["statements_per_job"] = run_statement_count(
                 odoo, db, addons_path, args, admin, job_conn
             )
+        results["load_after"] = os.getloadavg()[0]
     finally:
         server.stop()
         job_conn.close()
@@ -449,6 +530,11 @@ def print_report(args, results):
         "queue_job benchmark: %s trivial jobs, channels %s, --workers=%s, %s CPUs"
         % (args.jobs, args.channels, args.workers, os.cpu_count())
     )
+    print(
+        "load average %.2f before, %.2f after (other processes count in the"
+        " wall times; CPU figures are this run's processes only)"
+        % (results["load_before"], results["load_after"])
+    )
     print("-" * 72)
     print(
         "throughput           %8.1f jobs/s  (%.2f s wall)"
@@ -465,10 +551,26 @@ def print_report(args, results):
             cpu["odoo_other"],
         )
     )
-    print("new PG connections   %8.3f per job" % thr["new_connections_per_job"])
+    floor = results["floor"]
+    floor_cpu = floor["cpu_ms_per_request"]
     print(
-        "commits (job db)     %8.2f per job (the enqueue transaction included)"
-        % thr["commits_per_job"]
+        "HTTP floor           %8.1f req/s  (no-op route, session naming the db;"
+        " CPU per request %.2f ms: HTTP workers %.2f, PostgreSQL %.2f)"
+        % (
+            floor["requests_per_s"],
+            sum(floor_cpu.values()),
+            floor_cpu["http"],
+            floor_cpu["postgresql"],
+        )
+    )
+    print(
+        "new PG connections   %8.3f per job (pg_stat_database sessions of the job"
+        " db and 'postgres': other programs count)" % thr["new_connections_per_job"]
+    )
+    print(
+        "transactions         %8.2f per job in the job db (pg_stat_database"
+        " xact_commit: read-only ones, the pool's DISCARD ALL, the runner's"
+        " autocommit statements and the enqueue included)" % thr["commits_per_job"]
     )
     statements = results.get("statements_per_job")
     if statements:
@@ -480,13 +582,14 @@ def print_report(args, results):
             kinds = statements[role]
             print(
                 "SQL per job %-14s %5.2f queries, %.2f DISCARD ALL,"
-                " %.2f BEGIN/COMMIT/ROLLBACK (%.2f COMMIT)"
+                " %.2f BEGIN/COMMIT/ROLLBACK (%.2f COMMIT), %.3f new connections"
                 % (
                     label,
                     kinds["queries"],
                     kinds["reset"],
                     kinds["transaction"],
                     kinds["commits"],
+                    kinds["connections"],
                 )
             )
     lat = results["latency"]
