@@ -65,6 +65,17 @@ def test_dependents_release_gives_up(controller, sleeps):
     assert env.cr.commit.call_count == 0
 
 
+def test_no_dependents_nothing_to_release(controller, sleeps):
+    """The dependents of a job are those of the row it just stored: none,
+    no UPDATE, no transaction."""
+    env = mock.Mock()
+    job = mock.Mock()
+    job._has_dependents.return_value = False
+    controller._enqueue_dependent_jobs(env, job)
+    job.enqueue_waiting.assert_not_called()
+    env.cr.commit.assert_not_called()
+
+
 def test_dependents_release_other_error(controller, sleeps):
     env = mock.Mock()
     job = mock.Mock()
