@@ -21,6 +21,11 @@ def orm_only():
     )
 
 
+def spy_insert():
+    """Watch sql_store.insert(): the SQL path was taken."""
+    return mock.patch.object(sql_store, "insert", wraps=sql_store.insert)
+
+
 @contextmanager
 def spy_update():
     """Collect what sql_store.update() returns."""
@@ -121,7 +126,9 @@ class TestInsert(SqlStoreCase):
     def test_same_row_as_create(self):
         method = self.partners.with_user(self.demo_user).message_subscribe
         sql_job, orm_job = self.twin_jobs(method, [1], kw={"a": [1, 2]})
-        sql_job.store()
+        with spy_insert() as insert:
+            sql_job.store()
+        insert.assert_called_once()
         with orm_only():
             orm_job.store()
         row = self.assertSameRows(sql_job, orm_job)
@@ -133,7 +140,9 @@ class TestInsert(SqlStoreCase):
 
     def test_same_row_with_store_values_hook(self):
         sql_job, orm_job = self.twin_jobs(self.test_model.testing_method, 1, a=2)
-        sql_job.store()
+        with spy_insert() as insert:
+            sql_job.store()
+        insert.assert_called_once()
         with orm_only():
             orm_job.store()
         row = self.assertSameRows(sql_job, orm_job)
