@@ -14,6 +14,7 @@ Environment variables:
 """
 import os
 import threading
+from contextlib import contextmanager
 
 import pytest
 from harness import database, odoo_runtime
@@ -88,9 +89,10 @@ def committed_env(odoo, db_name):
     return factory
 
 
-@pytest.fixture
-def odoo_server_factory(db_name, addons_path):
-    """Start real Odoo servers; all of them are stopped at teardown."""
+@contextmanager
+def _server_factory(db_name, addons_path):
+    """Start real Odoo servers (on the test database by default); all of them
+    are stopped when the block exits."""
     servers = []
 
     def factory(**kwargs):
@@ -100,9 +102,32 @@ def odoo_server_factory(db_name, addons_path):
         servers.append(server)
         return server.start()
 
-    yield factory
-    for server in servers:
-        server.stop()
+    try:
+        yield factory
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture
+def odoo_server_factory(db_name, addons_path):
+    """Start real Odoo servers; all of them are stopped at the test's end."""
+    with _server_factory(db_name, addons_path) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="class")
+def class_server_factory(db_name, addons_path):
+    """Servers shared by the tests of a class, stopped after its last test."""
+    with _server_factory(db_name, addons_path) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(db_name, addons_path):
+    """Servers shared by the tests of a module, stopped after its last test."""
+    with _server_factory(db_name, addons_path) as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -21,20 +21,11 @@ NO_RUNNER = {"ODOO_QUEUE_JOB_CHANNELS": "root:0"}
 
 
 @pytest.fixture(scope="module")
-def server(db_name, addons_path):
+def server(module_server_factory):
     """One prefork server for the module: the jobs are run only by the tests."""
-    server = OdooServer(
-        db=db_name,
-        addons_path=addons_path,
-        workers=2,
-        load="web",
-        env=NO_RUNNER,
-        name="controller",
+    return module_server_factory(
+        workers=2, load="web", env=NO_RUNNER, name="controller"
     )
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 class Jobs:

@@ -4,24 +4,17 @@ import urllib.error
 import urllib.request
 
 import pytest
-from harness.server import OdooServer
 from odoo.addons.queue_job.job import DONE, ENQUEUED, Job
 
 
 @pytest.fixture(scope="module")
-def server(db_name, addons_path):
-    server = OdooServer(
-        db=db_name,
-        addons_path=addons_path,
+def server(module_server_factory):
+    return module_server_factory(
         workers=2,
         load="web,queue_job",
         env={"ODOO_QUEUE_JOB_CHANNELS": "root:0"},
         name="controller-session",
     )
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 def get(server, path, cookie=None):

@@ -177,26 +177,20 @@ def wait_no_runner(jobs, timeout=20):
 
 
 @pytest.fixture(scope="class")
-def prefork_server(db_name, addons_path):
+def prefork_server(class_server_factory, db_name):
     """One prefork server with the runner, for the tests of one class.
 
     Class-scoped so that its runner is gone before the other tests start
     servers of their own: two runners on one database would each apply the
     capacities."""
-    server = OdooServer(
-        db=db_name,
-        addons_path=addons_path,
+    server = class_server_factory(
         workers=3,
         load="web,queue_job",
         env={"ODOO_QUEUE_JOB_CHANNELS": CHANNELS},
         name="e2e-prefork",
     )
-    server.start()
-    try:
-        server.wait_for_log("queue job runner ready for db %s" % db_name)
-        yield server
-    finally:
-        server.stop()
+    server.wait_for_log("queue job runner ready for db %s" % db_name)
+    return server
 
 
 def runner_processes(server):

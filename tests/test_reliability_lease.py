@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 import psycopg2
 import pytest
-from harness.server import OdooServer
 from odoo.addons.queue_job.job import PENDING, STARTED, Job
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, acquire_job_lease
 from odoo.tests.common import TransactionCase
@@ -27,19 +26,8 @@ NO_RUNNER = {"ODOO_QUEUE_JOB_CHANNELS": "root:0"}
 
 
 @pytest.fixture(scope="module")
-def server(db_name, addons_path):
-    server = OdooServer(
-        db=db_name,
-        addons_path=addons_path,
-        workers=2,
-        load="web",
-        env=NO_RUNNER,
-        name="lease",
-    )
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+def server(module_server_factory):
+    return module_server_factory(workers=2, load="web", env=NO_RUNNER, name="lease")
 
 
 @pytest.fixture
