@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 from odoo import _, api, exceptions, fields, models
 
+from ..install_merge import create_merging_declared
+
 
 class QueueJobChannel(models.Model):
     """Named channels: default channel of job functions and vacuum intervals.
@@ -67,32 +69,16 @@ class QueueJobChannel(models.Model):
         """
         if not self.env.context.get("install_mode"):
             return super().create(vals_list)
-        existing_by_index = {}
-        to_create = []
-        for index, vals in enumerate(vals_list):
-            existing = self.browse()
-            if vals.get("name") and vals.get("parent_id"):
-                existing = self.search(
-                    [
-                        ("name", "=", vals["name"]),
-                        ("parent_id", "=", vals["parent_id"]),
-                    ],
-                    limit=1,
-                )
-            if existing:
-                if not existing.get_metadata()[0].get("noupdate"):
-                    existing.write(vals)
-                existing_by_index[index] = existing
-            else:
-                to_create.append(vals)
-        created = iter(super().create(to_create).ids)
-        return self.browse(
-            [
-                existing_by_index[index].id
-                if index in existing_by_index
-                else next(created)
-                for index in range(len(vals_list))
-            ]
+        return create_merging_declared(
+            self, vals_list, self._find_declared, super().create
+        )
+
+    def _find_declared(self, vals):
+        if not (vals.get("name") and vals.get("parent_id")):
+            return self.browse()
+        return self.search(
+            [("name", "=", vals["name"]), ("parent_id", "=", vals["parent_id"])],
+            limit=1,
         )
 
     def write(self, vals):

@@ -7,6 +7,7 @@ from collections import namedtuple
 from odoo import _, api, exceptions, fields, models, tools
 
 from ..fields import JobSerialized
+from ..install_merge import create_merging_declared
 
 _logger = logging.getLogger(__name__)
 
@@ -198,31 +199,18 @@ class QueueJobFunction(models.Model):
         reused (and updated, unless its XML record is ``noupdate``). The
         result keeps the order of ``vals_list`` for the XML loader.
         """
-        if not self.env.context.get("install_mode"):
+        if self.env.context.get("install_mode"):
+            records = create_merging_declared(
+                self, vals_list, self._find_declared, super().create
+            )
+        else:
             records = super().create(vals_list)
-            self.clear_caches()
-            return records
-        existing_by_index = {}
-        to_create = []
-        for index, vals in enumerate(vals_list):
-            name = vals.get("name") or self._name_from_vals(vals)
-            existing = self.search([("name", "=", name)], limit=1) if name else None
-            if existing:
-                if not existing.get_metadata()[0].get("noupdate"):
-                    existing.write(vals)
-                existing_by_index[index] = existing
-            else:
-                to_create.append(vals)
-        created = iter(super().create(to_create).ids)
         self.clear_caches()
-        return self.browse(
-            [
-                existing_by_index[index].id
-                if index in existing_by_index
-                else next(created)
-                for index in range(len(vals_list))
-            ]
-        )
+        return records
+
+    def _find_declared(self, vals):
+        name = vals.get("name") or self._name_from_vals(vals)
+        return self.search([("name", "=", name)], limit=1) if name else self.browse()
 
     def _name_from_vals(self, vals):
         if not (vals.get("model_id") and vals.get("method")):
