@@ -14,6 +14,7 @@ Environment variables:
 """
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -143,3 +144,55 @@ def scratch_database(odoo, addons_path):
     yield factory
     for name in created:
         database.drop_database(odoo, name)
+
+
+@pytest.fixture
+def fake_db_factory():
+    """Factory of stand-in queue_job databases (runner_fakes), dropped at teardown.
+
+    For the runner's own tests: a ``queue_job`` table with the real trigger,
+    without Odoo.
+    """
+    import runner_fakes  # imports the addon: only once Odoo is configured
+
+    names = []
+
+    def factory(**kw):
+        name = "qjf_%s_%s" % (int(time.time() * 1000) % 10**9, len(names))
+        names.append(name)
+        runner_fakes.create_fake_database(name, **kw)
+        return runner_fakes.FakeQueueJobDatabase(name)
+
+    yield factory
+    for name in names:
+        runner_fakes.drop_database(name)
+
+
+@pytest.fixture
+def fake_odoo():
+    """A stand-in Odoo HTTP server answering the runner's requests."""
+    import runner_fakes
+
+    with runner_fakes.FakeOdoo() as server:
+        yield server
+
+
+@pytest.fixture
+def start_runner():
+    """Start job runners in threads; stop them (and check they stop) at teardown."""
+    from test_runner_loop import RunnerUnderTest
+
+    started = []
+
+    def start(db_names, port, channels="root:4"):
+        runner = RunnerUnderTest(db_names, port, channels=channels)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        started.append((runner, thread))
+        return runner
+
+    yield start
+    for runner, thread in started:
+        runner.stop()
+        thread.join(10)
+        assert not thread.is_alive()

@@ -7,7 +7,6 @@ behaviours on real Odoo servers are in test_reliability_crash.py and
 test_reliability_runners.py.
 """
 import logging
-import threading
 import time
 from contextlib import closing
 
@@ -16,20 +15,15 @@ import pytest
 from odoo.addons.queue_job.jobrunner import runner as runner_module
 from odoo.addons.queue_job.jobrunner.database import QueueJobDatabase
 from odoo.addons.queue_job.lease import acquire_job_lease
-from runner_fakes import FakeOdoo, FakeQueueJobDatabase, create_fake_database
-from runner_fakes import drop_database as drop_fake_database
-from test_runner_loop import RunnerUnderTest, wait_for, wait_log
+from test_runner_loop import wait_for, wait_log
 
 WORKER_DIED_ERROR = "odoo.addons.queue_job.exception.WorkerDiedError"
 RUNNER_LOGGER = "odoo.addons.queue_job.jobrunner"
 
 
 @pytest.fixture
-def fake_db():
-    name = "qjr_%s" % (int(time.time() * 1000) % 10**9)
-    create_fake_database(name)
-    yield FakeQueueJobDatabase(name)
-    drop_fake_database(name)
+def fake_db(fake_db_factory):
+    return fake_db_factory()
 
 
 @pytest.fixture
@@ -210,34 +204,10 @@ def test_leader_lock(fake_db):
 # -- the runner ---------------------------------------------------------
 
 
-@pytest.fixture
-def fake_odoo():
-    with FakeOdoo() as server:
-        yield server
-
-
-@pytest.fixture
-def runners():
-    started = []
-
-    def start(db_names, port, channels="root:4"):
-        runner = RunnerUnderTest(db_names, port, channels=channels)
-        thread = threading.Thread(target=runner.run, daemon=True)
-        thread.start()
-        started.append((runner, thread))
-        return runner
-
-    yield start
-    for runner, thread in started:
-        runner.stop()
-        thread.join(10)
-        assert not thread.is_alive()
-
-
 def test_runner_rescues_a_job_whose_worker_dies(
-    fake_db, fake_odoo, runners, logs, fast_runner
+    fake_db, fake_odoo, start_runner, logs, fast_runner
 ):
-    runners([fake_db.name], fake_odoo.port)
+    start_runner([fake_db.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % fake_db.name)
     uuid = add_job(fake_db, worker_pid=4242)
     worker = Worker(fake_db, uuid)
@@ -253,11 +223,11 @@ def test_runner_rescues_a_job_whose_worker_dies(
 
 
 def test_request_in_flight_is_not_rescued(
-    fake_db, fake_odoo, runners, logs, fast_runner
+    fake_db, fake_odoo, start_runner, logs, fast_runner
 ):
     """A request queued in Odoo longer than the grace: its job stays enqueued."""
     fake_odoo.pickup_delay = 2.5
-    runners([fake_db.name], fake_odoo.port)
+    start_runner([fake_db.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % fake_db.name)
     uuid = fake_db.add_job()
     fake_db.wait_state(uuid, "done", timeout=15)
@@ -265,10 +235,12 @@ def test_request_in_flight_is_not_rescued(
     assert "reset to pending" not in logs.text
 
 
-def test_one_runner_active_per_database(fake_db, fake_odoo, runners, logs, fast_runner):
-    first = runners([fake_db.name], fake_odoo.port)
+def test_one_runner_active_per_database(
+    fake_db, fake_odoo, start_runner, logs, fast_runner
+):
+    first = start_runner([fake_db.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % fake_db.name)
-    second = runners([fake_db.name], fake_odoo.port)
+    second = start_runner([fake_db.name], fake_odoo.port)
     wait_log(logs, "another job runner is active on db %s, standing by" % fake_db.name)
     uuids = [fake_db.add_job() for _i in range(5)]
     for uuid in uuids:

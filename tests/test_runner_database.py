@@ -20,27 +20,7 @@ from odoo.addons.queue_job.jobrunner.database import (
     parse_notification,
 )
 from odoo.addons.queue_job.jobrunner.runner import Database
-from runner_fakes import (
-    FakeQueueJobDatabase,
-    create_fake_database,
-    drop_database,
-    notification_payload,
-)
-
-
-@pytest.fixture
-def fake_db_factory():
-    names = []
-
-    def factory(**kw):
-        name = "qjr_%s_%s" % (int(time.time() * 1000) % 10**9, len(names))
-        names.append(name)
-        create_fake_database(name, **kw)
-        return FakeQueueJobDatabase(name)
-
-    yield factory
-    for name in names:
-        drop_database(name)
+from runner_fakes import notification_payload
 
 
 @pytest.fixture

@@ -17,13 +17,7 @@ from odoo.addons.queue_job.jobrunner import runner as runner_module
 from odoo.addons.queue_job.jobrunner.config import RunnerConfig
 from odoo.addons.queue_job.jobrunner.runner import QueueJobRunner
 from odoo.addons.queue_job.lease import acquire_job_lease
-from runner_fakes import (
-    FakeOdoo,
-    FakeQueueJobDatabase,
-    create_fake_database,
-    drop_database,
-    install_trigger,
-)
+from runner_fakes import FakeOdoo, install_trigger
 
 RUNNER_LOGGER = "odoo.addons.queue_job.jobrunner"
 
@@ -48,46 +42,6 @@ def logs(caplog):
 
 
 @pytest.fixture
-def fake_dbs():
-    names = []
-
-    def factory(**kw):
-        name = "qjl_%s_%s" % (int(time.time() * 1000) % 10**9, len(names))
-        names.append(name)
-        create_fake_database(name, **kw)
-        return FakeQueueJobDatabase(name)
-
-    yield factory
-    for name in names:
-        drop_database(name)
-
-
-@pytest.fixture
-def fake_odoo():
-    with FakeOdoo() as server:
-        yield server
-
-
-@pytest.fixture
-def start_runner():
-    """Start runners in threads; stop them (and check they stop) at teardown."""
-    started = []
-
-    def start(db_names, port, channels="root:4"):
-        runner = RunnerUnderTest(db_names, port, channels=channels)
-        thread = threading.Thread(target=runner.run, daemon=True)
-        thread.start()
-        started.append((runner, thread))
-        return runner
-
-    yield start
-    for runner, thread in started:
-        runner.stop()
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-@pytest.fixture
 def fast_maintenance(monkeypatch):
     monkeypatch.setattr(runner_module, "MAINTENANCE_INTERVAL", 0.2)
     monkeypatch.setattr(runner_module, "DISCOVERY_INTERVAL", 0.5)
@@ -108,9 +62,9 @@ def wait_log(logs, text, timeout=10):
 
 
 def test_notified_job_is_marked_enqueued_then_dispatched(
-    fake_dbs, fake_odoo, start_runner, logs
+    fake_db_factory, fake_odoo, start_runner, logs
 ):
-    db = fake_dbs()
+    db = fake_db_factory()
     start_runner([db.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % db.name)
     uuid = db.add_job()
@@ -124,8 +78,10 @@ def test_notified_job_is_marked_enqueued_then_dispatched(
     wait_log(logs, "database connections ready")
 
 
-def test_initial_load_counts_running_jobs(fake_dbs, fake_odoo, start_runner, logs):
-    db = fake_dbs()
+def test_initial_load_counts_running_jobs(
+    fake_db_factory, fake_odoo, start_runner, logs
+):
+    db = fake_db_factory()
     started = db.add_job(state="started")
     enqueued = db.add_job(state="enqueued")
     db.execute(
@@ -158,8 +114,8 @@ def test_initial_load_counts_running_jobs(fake_dbs, fake_odoo, start_runner, log
     assert runner.channel_manager.get_job(waiting, db.name) is None
 
 
-def test_capacity_is_respected(fake_dbs, fake_odoo, start_runner):
-    db = fake_dbs()
+def test_capacity_is_respected(fake_db_factory, fake_odoo, start_runner):
+    db = fake_db_factory()
     fake_odoo.job_duration = 0.3
     uuids = [db.add_job() for _i in range(8)]
     start_runner([db.name], fake_odoo.port, channels="root:3")
@@ -169,9 +125,9 @@ def test_capacity_is_respected(fake_dbs, fake_odoo, start_runner):
 
 
 def test_failed_dispatch_resets_the_job_then_retries_it(
-    fake_dbs, fake_odoo, start_runner, logs
+    fake_db_factory, fake_odoo, start_runner, logs
 ):
-    db = fake_dbs()
+    db = fake_db_factory()
     fake_odoo.behaviour = "error"
     start_runner([db.name], fake_odoo.port)
     uuid = db.add_job()
@@ -196,11 +152,11 @@ def test_failed_dispatch_resets_the_job_then_retries_it(
     assert fake_odoo.uuids().count(uuid) >= 2
 
 
-def test_refused_connection_never_loses_the_job(fake_dbs, start_runner, logs):
+def test_refused_connection_never_loses_the_job(fake_db_factory, start_runner, logs):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    db = fake_dbs()
+    db = fake_db_factory()
     start_runner([db.name], port)
     uuid = db.add_job()
     wait_log(logs, "state of job %s was reset from enqueued to pending" % uuid)
@@ -217,10 +173,10 @@ def test_refused_connection_never_loses_the_job(fake_dbs, start_runner, logs):
 
 
 def test_error_after_the_job_started_does_not_reset_it(
-    fake_dbs, fake_odoo, start_runner, logs
+    fake_db_factory, fake_odoo, start_runner, logs
 ):
     """HTTP 500 for a job that failed: it got through, it stays failed."""
-    db = fake_dbs()
+    db = fake_db_factory()
 
     def fail_job(db_name, uuid):
         with closing(psycopg2.connect(dbname=db_name)) as conn:
@@ -241,8 +197,8 @@ def test_error_after_the_job_started_does_not_reset_it(
     assert "was reset from enqueued to pending" not in logs.text
 
 
-def test_eta_is_honoured(fake_dbs, fake_odoo, start_runner):
-    db = fake_dbs()
+def test_eta_is_honoured(fake_db_factory, fake_odoo, start_runner):
+    db = fake_db_factory()
     start_runner([db.name], fake_odoo.port)
     time.sleep(0.3)
     uuid = db.add_job(eta_in=1.5)
@@ -255,8 +211,8 @@ def test_eta_is_honoured(fake_dbs, fake_odoo, start_runner):
     assert 0 <= float(done) - float(eta) < 1.0
 
 
-def test_priority_orders_dispatch(fake_dbs, fake_odoo, start_runner):
-    db = fake_dbs()
+def test_priority_orders_dispatch(fake_db_factory, fake_odoo, start_runner):
+    db = fake_db_factory()
     fake_odoo.job_duration = 0.2
     low = [db.add_job(priority=20) for _i in range(3)]
     high = [db.add_job(priority=1) for _i in range(3)]
@@ -267,9 +223,9 @@ def test_priority_orders_dispatch(fake_dbs, fake_odoo, start_runner):
 
 
 def test_bare_uuid_notification_rereads_the_job(
-    fake_dbs, fake_odoo, start_runner, logs
+    fake_db_factory, fake_odoo, start_runner, logs
 ):
-    db = fake_dbs()
+    db = fake_db_factory()
     start_runner([db.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % db.name)
     db.execute("ALTER TABLE queue_job DISABLE TRIGGER queue_job_notify")
@@ -281,9 +237,9 @@ def test_bare_uuid_notification_rereads_the_job(
 
 
 def test_lost_connection_is_reconnected_and_jobs_reloaded(
-    fake_dbs, fake_odoo, start_runner, logs
+    fake_db_factory, fake_odoo, start_runner, logs
 ):
-    db = fake_dbs()
+    db = fake_db_factory()
     start_runner([db.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % db.name)
     terminated = db.execute(
@@ -304,9 +260,9 @@ def test_lost_connection_is_reconnected_and_jobs_reloaded(
 
 
 def test_unreachable_database_does_not_starve_the_others(
-    fake_dbs, fake_odoo, start_runner, logs, fast_maintenance
+    fake_db_factory, fake_odoo, start_runner, logs, fast_maintenance
 ):
-    db = fake_dbs()
+    db = fake_db_factory()
     missing = "qjl_does_not_exist_%s" % int(time.time())
     start_runner([missing, db.name], fake_odoo.port)
     uuid = db.add_job()
@@ -322,20 +278,20 @@ def test_unreachable_database_does_not_starve_the_others(
 
 
 def test_databases_are_discovered_and_forgotten(
-    fake_dbs, fake_odoo, start_runner, logs, fast_maintenance
+    fake_db_factory, fake_odoo, start_runner, logs, fast_maintenance
 ):
-    first = fake_dbs()
+    first = fake_db_factory()
     runner = start_runner([first.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % first.name)
 
     # A new database with queue_job: served without a restart.
-    second = fake_dbs()
+    second = fake_db_factory()
     runner.db_names.append(second.name)
     uuid = second.add_job()
     second.wait_state(uuid, "done", timeout=10)
 
     # queue_job installed later in a listed database (trigger created last).
-    third = fake_dbs(with_trigger=False)
+    third = fake_db_factory(with_trigger=False)
     runner.db_names.append(third.name)
     wait_log(logs, "queue_job_notify trigger is missing in db %s" % third.name)
     install_trigger(third.name)
@@ -355,9 +311,9 @@ def test_databases_are_discovered_and_forgotten(
     assert logs.text.count("queue_job_notify trigger is missing") == 1
 
 
-def test_marking_enqueued_is_guarded(fake_dbs, fake_odoo):
+def test_marking_enqueued_is_guarded(fake_db_factory, fake_odoo):
     """A job the scheduler believes pending, but which is not: not sent."""
-    db = fake_dbs()
+    db = fake_db_factory()
     uuid = db.add_job()
     runner = RunnerUnderTest([db.name], fake_odoo.port)
     runner.dispatcher.start()
@@ -380,9 +336,9 @@ def test_marking_enqueued_is_guarded(fake_dbs, fake_odoo):
 
 
 def test_jobs_of_several_databases_share_the_capacity(
-    fake_dbs, fake_odoo, start_runner
+    fake_db_factory, fake_odoo, start_runner
 ):
-    one, two = fake_dbs(), fake_dbs()
+    one, two = fake_db_factory(), fake_db_factory()
     fake_odoo.job_duration = 0.3
     jobs = [(db, db.add_job()) for db in (one, two) for _i in range(3)]
     start_runner([one.name, two.name], fake_odoo.port, channels="root:2")
@@ -391,8 +347,8 @@ def test_jobs_of_several_databases_share_the_capacity(
     assert fake_odoo.peak_concurrency() == 2
 
 
-def test_stop_is_prompt_and_closes_connections(fake_dbs, fake_odoo, logs):
-    db = fake_dbs()
+def test_stop_is_prompt_and_closes_connections(fake_db_factory, fake_odoo, logs):
+    db = fake_db_factory()
     runner = RunnerUnderTest([db.name], fake_odoo.port)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
@@ -411,9 +367,9 @@ def test_stop_is_prompt_and_closes_connections(fake_dbs, fake_odoo, logs):
     assert active == 0
 
 
-def test_async_http_get_compatibility_helper(fake_dbs, fake_odoo, logs):
+def test_async_http_get_compatibility_helper(fake_db_factory, fake_odoo, logs):
     """The original's module-level dispatch function still works alike."""
-    db = fake_dbs()
+    db = fake_db_factory()
     uuid = db.add_job(state="enqueued")
     fake_odoo.behaviour = "error"
     thread = runner_module._async_http_get(
