@@ -6,7 +6,9 @@ import urllib.request
 import uuid as uuid_lib
 from datetime import datetime, timedelta
 
+import psycopg2
 import pytest
+from harness import odoo_runtime
 from harness.server import OdooServer
 from odoo.addons.queue_job.job import (
     DONE,
@@ -497,7 +499,25 @@ def _wait_answering(server, path, timeout=90):
         time.sleep(0.2)
 
 
-def test_runjob_binds_database_without_session(db_name, addons_path, jobs):
+@pytest.fixture
+def another_database(odoo):
+    """An empty second database of the same owner, so that Odoo cannot guess
+    the database of a request from a list of one."""
+    from harness import database
+
+    name = database.unique_db_name("qjo")
+    conn = psycopg2.connect(**odoo_runtime.postgres_connect_kwargs(odoo, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cr:
+        cr.execute('CREATE DATABASE "%s"' % name)
+    conn.close()
+    yield name
+    database.drop_database(odoo, name)
+
+
+def test_runjob_binds_database_without_session(
+    db_name, addons_path, jobs, another_database
+):
     """Several databases, no session: runjob binds the request to ``db``."""
     server = OdooServer(
         db=db_name,
