@@ -127,7 +127,7 @@ class TestMigrations(TransactionCase):
             $$ LANGUAGE plpgsql;
             """
         )
-        load_migration("15.0.3.0.0", "post-migration").migrate(
+        load_migration("15.0.3.1.0", "post-migration").migrate(
             self.env.cr, "15.0.2.3.10"
         )
         self.assertIn("json_build_object", self._trigger_function_source())

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import psycopg2
 import pytest
 from harness.odoo_runtime import postgres_connect_kwargs
-from odoo.addons.queue_job.job import DONE, ENQUEUED, PENDING, Job
+from odoo.addons.queue_job.job import DONE, ENQUEUED, FAILED, PENDING, STARTED, Job
 
 
 @pytest.fixture
@@ -125,8 +125,36 @@ def test_update_notifies_relevant_changes_only(listener, stored_jobs, committed_
     eta = datetime(2030, 1, 1, 12, 0, 0)
     _update(committed_env, uuid, {"eta": eta})
     assert [p["eta"] for p in listener.payloads(uuid)] == [_epoch(eta)]
+    _update(committed_env, uuid, {"state": FAILED})
+    assert [p["state"] for p in listener.payloads(uuid)] == [FAILED]
+
+
+def test_dispatch_steps_not_notified(listener, stored_jobs, committed_env):
+    """pending -> enqueued -> started concerns no runner: not notified."""
+    uuid, __ = stored_jobs()
+    listener.payloads(uuid)
     _update(committed_env, uuid, {"state": ENQUEUED})
-    assert [p["state"] for p in listener.payloads(uuid)] == [ENQUEUED]
+    _update(committed_env, uuid, {"state": STARTED})
+    assert listener.payloads(uuid, wait=0.5, count=0) == []
+    _update(committed_env, uuid, {"state": DONE})
+    assert [p["state"] for p in listener.payloads(uuid)] == [DONE]
+
+
+def test_other_ways_into_enqueued_or_started_are_notified(
+    listener, stored_jobs, committed_env
+):
+    uuid, __ = stored_jobs()
+    listener.payloads(uuid)
+    _update(committed_env, uuid, {"state": STARTED})
+    _update(committed_env, uuid, {"state": ENQUEUED})
+    _update(committed_env, uuid, {"state": PENDING, "priority": 4})
+    _update(committed_env, uuid, {"state": ENQUEUED, "priority": 5})
+    assert [(p["state"], p["priority"]) for p in listener.payloads(uuid, count=4)] == [
+        (STARTED, 10),
+        (ENQUEUED, 10),
+        (PENDING, 4),
+        (ENQUEUED, 5),
+    ]
 
 
 def test_delete(listener, stored_jobs, committed_env):

@@ -97,12 +97,12 @@ def test_notification_carries_what_the_scheduler_needs(fake_db, connections):
 def test_notifications_in_commit_order_and_delete(fake_db, connections):
     db = connections(fake_db.name)
     uuid = fake_db.add_job()
-    fake_db.execute("UPDATE queue_job SET state = 'enqueued' WHERE uuid = %s", (uuid,))
+    fake_db.execute("UPDATE queue_job SET state = 'failed' WHERE uuid = %s", (uuid,))
     # Not a change the runner cares about: no notification.
     fake_db.execute("UPDATE queue_job SET date_done = now() WHERE uuid = %s", (uuid,))
     fake_db.execute("DELETE FROM queue_job WHERE uuid = %s", (uuid,))
     rows = [parse_notification(p) for p in wait_notifications(db, 3)]
-    assert [row[-1] for row in rows] == ["pending", "enqueued", None]
+    assert [row[-1] for row in rows] == ["pending", "failed", None]
     assert not wait_notifications(db, 1, timeout=0.3)
 
 

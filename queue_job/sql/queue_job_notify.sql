@@ -9,7 +9,11 @@
 -- * INSERT: always.
 -- * UPDATE: only when state, channel, priority or eta changed: other writes
 --   (results, exception details, chatter bookkeeping) do not concern the
---   runner and would only wake it up for nothing.
+--   runner and would only wake it up for nothing. Neither do the two steps
+--   of a dispatch: pending -> enqueued is the runner's own write (it
+--   already counts the job as running), and enqueued -> started changes
+--   nothing for it (both are running). A runner that missed them anyway
+--   (a job enqueued by someone else) finds out when it dispatches the job.
 -- * DELETE: only for rows that are not done (done jobs are already
 --   forgotten by the runner), with a null state meaning "forget this job".
 --
@@ -36,10 +40,12 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'UPDATE'
-       AND NEW.state IS NOT DISTINCT FROM OLD.state
        AND NEW.channel IS NOT DISTINCT FROM OLD.channel
        AND NEW.priority IS NOT DISTINCT FROM OLD.priority
-       AND NEW.eta IS NOT DISTINCT FROM OLD.eta THEN
+       AND NEW.eta IS NOT DISTINCT FROM OLD.eta
+       AND (NEW.state IS NOT DISTINCT FROM OLD.state
+            OR (OLD.state = 'pending' AND NEW.state = 'enqueued')
+            OR (OLD.state = 'enqueued' AND NEW.state = 'started')) THEN
         RETURN NULL;
     END IF;
     PERFORM pg_notify(

@@ -1,8 +1,9 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
-"""Replace the NOTIFY trigger of a database coming from OCA queue_job.
+"""Replace the NOTIFY trigger of a database installed with an older version.
 
-The original trigger notifies the bare uuid on every write; this version's
-notifies a JSON payload, on relevant changes only, which the job runner
+OCA's trigger notifies the bare uuid on every write; this version's
+notifies a JSON payload, on the changes the job runner acts on only (not
+the two steps of a dispatch since 15.0.3.1.0), which the job runner
 expects. The install hook does not run on upgrades, hence this migration.
 """
 import logging
