@@ -98,6 +98,9 @@ StorePlan = collections.namedtuple(
         "invalidations",
         # {column names: INSERT statement parts}, filled as rows are inserted
         "statements",
+        # columns whose empty value (False, None) is NULL: left out of the
+        # INSERT when empty, which is the same
+        "null_when_empty",
     ],
 )
 
@@ -181,6 +184,9 @@ def build_plan(model):
     ):
         # mail subscribes the user set in a tracked user_id
         subscribing.add("user_id")
+    null_when_empty = frozenset(
+        name for name, field in columns.items() if _empty_is_null(field, model)
+    )
     return StorePlan(
         columns=columns,
         can_create=can_create,
@@ -190,7 +196,18 @@ def build_plan(model):
         subscribing=frozenset(subscribing),
         invalidations=invalidations,
         statements={},
+        null_when_empty=null_when_empty,
     )
+
+
+def _empty_is_null(field, model):
+    """Whether the column of ``field`` is NULL for both False and None."""
+    try:
+        return all(
+            field.convert_to_column(empty, model) is None for empty in (False, None)
+        )
+    except Exception:  # a field type that does not take empty values
+        return False
 
 
 def _trusted(model):
@@ -230,8 +247,16 @@ def insert(job_model, vals_list):
     cr = job_model.env.cr
     ids = [None] * len(vals_list)
     by_columns = collections.OrderedDict()
+    null_when_empty = plan.null_when_empty
     for index, vals in enumerate(vals_list):
-        by_columns.setdefault(tuple(sorted(vals)), []).append(index)
+        names = tuple(
+            sorted(
+                name
+                for name, value in vals.items()
+                if not ((value is None or value is False) and name in null_when_empty)
+            )
+        )
+        by_columns.setdefault(names, []).append(index)
     for names, indexes in by_columns.items():
         fields, head, row_sql = _insert_statement(plan, job_model, names)
         for start in range(0, len(indexes), INSERT_BATCH_SIZE):
