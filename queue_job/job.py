@@ -571,6 +571,9 @@ class Job:
         # {column: value} of the job's row as last read or written by this
         # object, see store()
         self._stored_values = None
+        # the lease of the run in progress (queue_job.lease.JobLease), given
+        # by the runjob controller
+        self._lease = None
 
     @property
     def company_id(self):

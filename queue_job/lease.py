@@ -5,10 +5,13 @@ A job being executed holds a *lease*: a session-level advisory lock keyed on
 its id, taken by the HTTP worker in the transaction that marks the job
 ``started`` (so no transaction ever sees a ``started`` job whose lease is not
 yet held), kept across the job's own commits, and released once the job's
-final state is committed. PostgreSQL releases it by itself when the worker's
-connection dies (process killed, ``limit_time_real`` reached, server crash):
-a ``started`` job whose lease is free has therefore no live worker, and the
-job runner puts it back in the queue at once, however long jobs may run.
+final state is written: in the transaction that commits it, after the
+UPDATE of the row (whose lock keeps the runner off the row until the commit,
+see ``RESCUE_DEAD_STARTED``), or after the commit of a failure. PostgreSQL
+releases it by itself when the worker's connection dies (process killed,
+``limit_time_real`` reached, server crash): a ``started`` job whose lease is
+free has therefore no live worker, and the job runner puts it back in the
+queue at once, however long jobs may run.
 
 The runner of a database holds the *leader* lock of that database on its own
 connection: only the holder dispatches and rescues jobs there, other runners
@@ -73,6 +76,28 @@ def release_job_lease(cr, job_id):
     """
     cr.execute(RELEASE_LEASE, (JOB_LEASE_NAMESPACE, job_id))
     return cr.fetchone()[0]
+
+
+class JobLease:
+    """The lease of job ``job_id``, held by the session of ``cr``.
+
+    Released once: by the transaction storing the job's end when it gets
+    there (see ``RunJobController._try_perform_job``), else after it.
+    """
+
+    __slots__ = ("cr", "job_id", "held")
+
+    def __init__(self, cr, job_id):
+        self.cr = cr
+        self.job_id = job_id
+        self.held = True
+
+    def release(self):
+        """Release the lease if still held; False if the session had lost it."""
+        if not self.held:
+            return True
+        self.held = False
+        return release_job_lease(self.cr, self.job_id)
 
 
 def held_job_leases(cr, job_ids):

@@ -2,11 +2,13 @@
 round trip, loading the same job as Job.load()."""
 from contextlib import closing
 from datetime import datetime
+from unittest import mock
 
 import psycopg2
 from harness.odoo_runtime import postgres_connect_kwargs
-from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB
-from odoo.addons.queue_job.job import ENQUEUED, Job
+from odoo.addons.queue_job.controllers import main
+from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB, RunJobController
+from odoo.addons.queue_job.job import DONE, ENQUEUED, Job
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, release_job_lease
 from odoo.tests.common import TransactionCase
 
@@ -108,3 +110,39 @@ def test_skipped_row_gets_no_lease(odoo, db_name, committed_env):
     finally:
         with committed_env() as env:
             env["queue.job"].browse(job_id).unlink()
+
+
+def _holds_lease(cr, job_id):
+    cr.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND pid = pg_backend_pid() AND classid = %s AND objid = %s",
+        (JOB_LEASE_NAMESPACE, job_id),
+    )
+    return bool(cr.fetchone()[0])
+
+
+def test_lease_released_with_the_final_commit(committed_env):
+    """A successful run releases the lease in its done transaction: nothing
+    is left for after it."""
+    with committed_env() as env:
+        job_ = Job(env["test.queue.job"].testing_method)
+        job_.set_enqueued()
+        job_.store()
+    try:
+        with committed_env() as env:
+            controller = RunJobController()
+            lease = controller._lock_enqueued_job(env, job_.uuid)
+            assert lease.held and _holds_lease(env.cr, lease.job_id)
+            job_run = controller._load_job(env, job_.uuid, lease.job_id)
+            job_run._lease = lease
+            controller._try_perform_job(env, job_run)
+            assert not lease.held
+            assert not _holds_lease(env.cr, lease.job_id)
+            env.cr.execute("SELECT state FROM queue_job WHERE id = %s", (lease.job_id,))
+            assert env.cr.fetchone()[0] == DONE
+            with mock.patch.object(main._logger, "warning") as warning:
+                controller._release_job_lease(env, lease)
+            assert warning.call_count == 0
+    finally:
+        with committed_env() as env:
+            env["queue.job"].browse(job_._db_record_id).unlink()

@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 from odoo.addons.queue_job.jobrunner import runner as runner_module
 from odoo.addons.queue_job.jobrunner.database import QueueJobDatabase
-from odoo.addons.queue_job.lease import acquire_job_lease
+from odoo.addons.queue_job.lease import JobLease, acquire_job_lease
 from test_runner_loop import wait_for, wait_log
 
 WORKER_DIED_ERROR = "odoo.addons.queue_job.exception.WorkerDiedError"
@@ -144,6 +144,33 @@ def test_job_being_stored_by_its_worker_is_skipped(fake_db, runner_db):
         conn.commit()
     assert runner_db.rescue_dead_started_jobs() == []
     assert row(fake_db, uuid, "state", "retry") == ("done", 0)
+
+
+def test_lease_released_before_the_final_commit(fake_db, runner_db):
+    """The controller releases the lease in the transaction that stores the
+    job's end, after the UPDATE: until the commit, the row lock keeps the
+    rescue off; a failed commit leaves a dead job, which is requeued."""
+    for end in ("commit", "rollback"):
+        uuid = add_job(fake_db)
+        with closing(psycopg2.connect(dbname=fake_db.name)) as conn:
+            with conn.cursor() as cr:
+                cr.execute("SELECT id FROM queue_job WHERE uuid = %s", (uuid,))
+                lease = JobLease(cr, cr.fetchone()[0])
+                assert acquire_job_lease(cr, lease.job_id, wait=0)
+                conn.commit()
+                cr.execute(
+                    "UPDATE queue_job SET state = 'done' WHERE uuid = %s", (uuid,)
+                )
+                assert lease.release()
+                assert not lease.held
+                assert runner_db.rescue_dead_started_jobs() == []
+            getattr(conn, end)()
+        if end == "commit":
+            assert runner_db.rescue_dead_started_jobs() == []
+            assert row(fake_db, uuid, "state", "retry") == ("done", 0)
+        else:
+            rescued = runner_db.rescue_dead_started_jobs()
+            assert [r[:2] for r in rescued] == [(uuid, "pending")]
 
 
 def test_dead_duplicate_of_a_waiting_job_is_cancelled(fake_db, runner_db):

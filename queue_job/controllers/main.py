@@ -17,7 +17,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from ..delay import chain, group
 from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
-from ..lease import JOB_LEASE_NAMESPACE, acquire_job_lease, release_job_lease
+from ..lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
 
 _logger = logging.getLogger(__name__)
 
@@ -83,19 +83,20 @@ class RunJobController(http.Controller):
         env = self._database_env(db, job_uuid)
         if env is None:
             return ""
-        job_id = self._lock_enqueued_job(env, job_uuid)
-        if job_id is None:
+        lease = self._lock_enqueued_job(env, job_uuid)
+        if lease is None:
             return ""
         try:
-            return self._run_leased_job(env, job_uuid, job_id)
+            return self._run_leased_job(env, job_uuid, lease)
         finally:
-            self._release_job_lease(env, job_id)
+            self._release_job_lease(env, lease)
 
-    def _run_leased_job(self, env, job_uuid, job_id):
-        """Load, run and store the locked job ``job_uuid``, whose lease is held."""
+    def _run_leased_job(self, env, job_uuid, lease):
+        """Load, run and store the locked job ``job_uuid``, whose ``lease`` is held."""
         job = None
         try:
-            job = self._load_job(env, job_uuid, job_id)
+            job = self._load_job(env, job_uuid, lease.job_id)
+            job._lease = lease
             self._try_perform_job(env, job)
         except NothingToDoJob as err:
             job.set_done(
@@ -193,11 +194,11 @@ class RunJobController(http.Controller):
     def _lock_enqueued_job(self, env, job_uuid):
         """Lock the row of the enqueued job ``job_uuid`` and take its lease.
 
-        Returns the job's id, or None (logged) if it is not to be run here.
-        The lease is taken in the transaction that will mark the job
+        Returns the job's lease, or None (logged) if it is not to be run
+        here. The lease is taken in the transaction that will mark the job
         started, so that no one ever sees it started without its lease; it
-        must be released by :meth:`_release_job_lease`. The row read with
-        the lock is kept in the ORM cache for :meth:`_load_job`.
+        must be released (see :meth:`_release_job_lease`). The row read
+        with the lock is kept in the ORM cache for :meth:`_load_job`.
         """
         try:
             env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
@@ -219,23 +220,27 @@ class RunJobController(http.Controller):
                 job_uuid,
             )
             return None
-        return job_id
+        return JobLease(env.cr, job_id)
 
-    def _release_job_lease(self, env, job_id):
-        """Release the lease taken by :meth:`_lock_enqueued_job`.
+    def _release_job_lease(self, env, lease):
+        """Release ``lease`` unless the job's final commit did.
 
         Called once the job's final state is committed (or stored by another
         cursor): whatever this transaction still holds is not to be kept (a
         failed job's transaction was already rolled back). A session-level
         lock survives rollbacks, and the request's connection goes back to
-        Odoo's pool, so it is released explicitly, in autocommit: one round
-        trip instead of a transaction of three.
+        Odoo's pool, so it is released explicitly, in autocommit.
         """
-        env.cr.rollback()
-        with _autocommit(env.cr):
-            released = release_job_lease(env.cr, job_id)
+        if lease.held:
+            env.cr.rollback()
+            with _autocommit(env.cr):
+                released = lease.release()
+        else:
+            released = True
         if not released:
-            _logger.warning("the lease of job id %s was not held any more", job_id)
+            _logger.warning(
+                "the lease of job id %s was not held any more", lease.job_id
+            )
 
     def _load_job(self, env, job_uuid, job_id):
         """Load the locked job ``job_uuid`` (id ``job_id``).
@@ -297,6 +302,7 @@ class RunJobController(http.Controller):
             job.set_done()
             job.store()
             env["base"].flush()
+            self._release_lease_before_final_commit(job)
             env.cr.commit()
         except OperationalError as err:
             if err.pgcode not in PG_CONCURRENCY_ERRORS_TO_RETRY:
@@ -306,6 +312,23 @@ class RunJobController(http.Controller):
                 tools.ustr(err.pgerror, errors="replace"), seconds=PG_RETRY
             ) from err
         _logger.debug("%s done", job)
+
+    def _release_lease_before_final_commit(self, job):
+        """Release the job's lease in the transaction that stores its end.
+
+        The row written by this transaction stays locked until its commit,
+        which is what keeps the runner's rescue off the job meanwhile: the
+        lease is not needed any more, and releasing it here spares a
+        statement after the commit. Should the commit fail, the job is
+        ``started`` without lease: dead, for the runner, which requeues it,
+        as its effects were rolled back with its end.
+        """
+        lease = job._lease
+        if lease is not None and lease.cr is job.env.cr:
+            if not lease.release():
+                _logger.warning(
+                    "the lease of job id %s was not held any more", lease.job_id
+                )
 
     def _retry_later(self, env, job, err):
         """Postpone ``job`` after a retryable error, in its own transaction."""
