@@ -121,6 +121,11 @@ def _holds_lease(cr, job_id):
     return bool(cr.fetchone()[0])
 
 
+def _synchronous_commit(cr):
+    cr.execute("SHOW synchronous_commit")
+    return cr.fetchone()[0]
+
+
 def test_lease_released_with_the_final_commit(committed_env):
     """A successful run releases the lease in its done transaction: nothing
     is left for after it."""
@@ -133,11 +138,15 @@ def test_lease_released_with_the_final_commit(committed_env):
             controller = RunJobController()
             lease = controller._lock_enqueued_job(env, job_.uuid)
             assert lease.held and _holds_lease(env.cr, lease.job_id)
+            # the started state is committed without waiting for the WAL flush
+            assert _synchronous_commit(env.cr) == "off"
             job_run = controller._load_job(env, job_.uuid, lease.job_id)
             job_run._lease = lease
             controller._try_perform_job(env, job_run)
             assert not lease.held
             assert not _holds_lease(env.cr, lease.job_id)
+            # its end is durable
+            assert _synchronous_commit(env.cr) == "on"
             env.cr.execute("SELECT state FROM queue_job WHERE id = %s", (lease.job_id,))
             assert env.cr.fetchone()[0] == DONE
             with mock.patch.object(main._logger, "warning") as warning:

@@ -72,6 +72,9 @@ def test_listens_when_eligible(fake_db, connections):
     with db.conn.cursor() as cr:
         cr.execute("SELECT pg_listening_channels()")
         assert cr.fetchall() == [("queue_job",)]
+        # its writes can all be redone: they do not wait for the WAL flush
+        cr.execute("SHOW synchronous_commit")
+        assert cr.fetchone()[0] == "off"
 
 
 def test_recheck_after_uninstall(fake_db, connections):

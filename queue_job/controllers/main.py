@@ -33,7 +33,12 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 # take the job's lease: the try is evaluated on the locked row only (above
 # the subquery's row lock, which PostgreSQL never merges into the outer
 # query), so a skipped row never gets its lease taken.
+# The transaction that marks the job started does not wait for the WAL
+# flush (the job's end, committed durably, flushes it): should PostgreSQL
+# crash before, the job is enqueued again, and its worker's connection is
+# gone with its lease, which is what the runner's rescue expects.
 LOCK_ENQUEUED_JOB = """
+    SET LOCAL synchronous_commit TO off;
     SELECT locked.*, pg_try_advisory_lock({namespace}, locked.id)
     FROM (
         SELECT id, {columns}

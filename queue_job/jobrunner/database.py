@@ -102,6 +102,7 @@ class QueueJobDatabase:
             if self.check_has_queue_job():
                 with self.conn.cursor() as cr:
                     cr.execute(queries.LISTEN)
+                    cr.execute(queries.ASYNCHRONOUS_COMMITS)
         except psycopg2.Error:
             self.close()
             raise

@@ -14,6 +14,13 @@ NOTIFY_CHANNEL = "queue_job"
 
 LISTEN = "LISTEN queue_job"
 
+# The runner's writes (enqueued marks, resets to pending, rescues) do not
+# wait for the WAL flush: should PostgreSQL crash before a later durable
+# commit flushes them, the state they left is the state before, which the
+# runner handles anyway (a job pending again, a rescue done again). The
+# commit itself, and its visibility to the worker, are immediate.
+ASYNCHRONOUS_COMMITS = "SET synchronous_commit TO off"
+
 # Eligibility of a database (all three must hold).
 IS_ODOO_DATABASE = "SELECT to_regclass('ir_module_module') IS NOT NULL"
 IS_QUEUE_JOB_INSTALLED = (
