@@ -153,6 +153,29 @@ def _short_repr(value, limit=200):
     return text
 
 
+class _ClaimedRow:
+    """Columns of a ``queue_job`` row, read as attributes of its record.
+
+    Each value is converted as the ORM converts what it reads (to the cache
+    format, then to the record format), without the cache and prefetching
+    of a record: a job is loaded from a few fields read once each.
+    """
+
+    __slots__ = ("_record", "_values", "env", "id")
+
+    def __init__(self, record, values):
+        self._record = record
+        self._values = values
+        self.env = record.env
+        self.id = record.id
+
+    def __getattr__(self, name):
+        record = self._record
+        field = record._fields[name]
+        value = field.convert_to_cache(self._values[name], record, validate=False)
+        return field.convert_to_record(value, record)
+
+
 @functools.total_ordering
 class Job:
     """A job: a method of a recordset to run later, with its arguments.
@@ -220,16 +243,15 @@ class Job:
         return {cls._load_from_db_record(record) for record in stored}
 
     @classmethod
-    def _cache_row(cls, env, row):
-        """Put a ``queue_job`` row in the ORM cache, as ``_read()`` would.
+    def _claimed_row(cls, env, row):
+        """A ``queue_job`` row as ``_load_from_db_record()`` reads a record.
 
         ``row``: the values of the columns ``id`` then ``_load_field_names``,
-        read by the caller in the current transaction, so that loading the
-        job with ``_load_from_db_record()`` reads nothing more.
+        read by the caller in the current transaction. Loading the job from
+        it reads nothing more, and spares the ORM cache.
         """
-        record = env["queue.job"].browse(row[0])
-        for name, value in zip(cls._load_field_names, row[1:]):
-            env.cache.update(record, record._fields[name], [value])
+        record = env["queue.job"].sudo().browse(row[0])
+        return _ClaimedRow(record, dict(zip(cls._load_field_names, row[1:])))
 
     @classmethod
     def _load_from_db_record(cls, job_db_record):

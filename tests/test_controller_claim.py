@@ -59,11 +59,8 @@ class TestClaimLoad(TransactionCase):
         self.addCleanup(release_job_lease, self.env.cr, row[0])
         self.assertIs(row[-1], True)
         self.env["base"].invalidate_cache()
-        Job._cache_row(self.env, row[:-1])
         with self.assertQueryCount(0):
-            claimed = Job._load_from_db_record(
-                self.env["queue.job"].sudo().browse(row[0])
-            )
+            claimed = Job._load_from_db_record(Job._claimed_row(self.env, row[:-1]))
         loaded = Job.load(self.env, job_.uuid)
         for name in COMPARED:
             self.assertEqual(getattr(claimed, name), getattr(loaded, name), name)
@@ -136,11 +133,11 @@ def test_lease_released_with_the_final_commit(committed_env):
     try:
         with committed_env() as env:
             controller = RunJobController()
-            lease = controller._lock_enqueued_job(env, job_.uuid)
+            lease, row = controller._lock_enqueued_job(env, job_.uuid)
             assert lease.held and _holds_lease(env.cr, lease.job_id)
             # the started state is committed without waiting for the WAL flush
             assert _synchronous_commit(env.cr) == "off"
-            job_run = controller._load_job(env, job_.uuid, lease.job_id)
+            job_run = controller._load_job(env, row)
             job_run._lease = lease
             controller._try_perform_job(env, job_run)
             assert not lease.held

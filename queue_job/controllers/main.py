@@ -88,19 +88,21 @@ class RunJobController(http.Controller):
         env = self._database_env(db, job_uuid)
         if env is None:
             return ""
-        lease = self._lock_enqueued_job(env, job_uuid)
-        if lease is None:
+        claimed = self._lock_enqueued_job(env, job_uuid)
+        if claimed is None:
             return ""
+        lease, row = claimed
         try:
-            return self._run_leased_job(env, job_uuid, lease)
+            return self._run_leased_job(env, job_uuid, lease, row)
         finally:
             self._release_job_lease(env, lease)
 
-    def _run_leased_job(self, env, job_uuid, lease):
-        """Load, run and store the locked job ``job_uuid``, whose ``lease`` is held."""
+    def _run_leased_job(self, env, job_uuid, lease, row):
+        """Load, run and store the locked job ``job_uuid`` read as ``row``,
+        whose ``lease`` is held."""
         job = None
         try:
-            job = self._load_job(env, job_uuid, lease.job_id)
+            job = self._load_job(env, row)
             job._lease = lease
             self._try_perform_job(env, job)
         except NothingToDoJob as err:
@@ -199,11 +201,12 @@ class RunJobController(http.Controller):
     def _lock_enqueued_job(self, env, job_uuid):
         """Lock the row of the enqueued job ``job_uuid`` and take its lease.
 
-        Returns the job's lease, or None (logged) if it is not to be run
-        here. The lease is taken in the transaction that will mark the job
-        started, so that no one ever sees it started without its lease; it
-        must be released (see :meth:`_release_job_lease`). The row read
-        with the lock is kept in the ORM cache for :meth:`_load_job`.
+        Returns the job's lease and its row (see ``Job._claimed_row()``), or
+        None (logged) if it is not to be run here. The lease is taken in the
+        transaction that will mark the job started, so that no one ever
+        sees it started without its lease; it must be released (see
+        :meth:`_release_job_lease`). The row read with the lock is what
+        :meth:`_load_job` loads the job from.
         """
         try:
             env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
@@ -216,7 +219,6 @@ class RunJobController(http.Controller):
             self._log_not_enqueued(env, job_uuid)
             return None
         job_id, leased = locked[0], locked[-1]
-        Job._cache_row(env, locked[:-1])
         if not leased and not acquire_job_lease(env.cr, job_id):
             env.cr.rollback()
             _logger.warning(
@@ -225,7 +227,7 @@ class RunJobController(http.Controller):
                 job_uuid,
             )
             return None
-        return JobLease(env.cr, job_id)
+        return JobLease(env.cr, job_id), Job._claimed_row(env, locked[:-1])
 
     def _release_job_lease(self, env, lease):
         """Release ``lease`` unless the job's final commit did.
@@ -247,16 +249,15 @@ class RunJobController(http.Controller):
                 "the lease of job id %s was not held any more", lease.job_id
             )
 
-    def _load_job(self, env, job_uuid, job_id):
-        """Load the locked job ``job_uuid`` (id ``job_id``).
+    def _load_job(self, env, row):
+        """Load the locked job read as ``row`` (see :meth:`_lock_enqueued_job`).
 
-        As ``Job.load()`` does, from the row that :meth:`_lock_enqueued_job`
-        read. Jobs whose model, method or records no longer exist raise
-        JobError or MissingError, to be stored as failed: running them would
-        fail obscurely, or succeed without doing anything.
+        As ``Job.load()`` does. Jobs whose model, method or records no longer
+        exist raise JobError or MissingError, to be stored as failed: running
+        them would fail obscurely, or succeed without doing anything.
         """
         try:
-            job = Job._load_from_db_record(env["queue.job"].sudo().browse(job_id))
+            job = Job._load_from_db_record(row)
         except JobError:
             raise
         except Exception as err:
