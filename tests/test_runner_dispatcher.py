@@ -73,6 +73,78 @@ def test_dispatch_sends_runjob_requests(make_dispatcher, results):
         assert headers["Host"] == "127.0.0.1:%s" % server.port
 
 
+@pytest.fixture
+def name_lookups(monkeypatch):
+    """The names asyncio resolved (in its executor) through socket.getaddrinfo."""
+    names = []
+    getaddrinfo = socket.getaddrinfo
+
+    def counting_getaddrinfo(host, *args, **kwargs):
+        names.append(host)
+        return getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting_getaddrinfo)
+    return names
+
+
+def localhost_dispatcher(server, results):
+    """A dispatcher to ``server`` by the name localhost; it answers 200."""
+    server.behaviour = "error"
+    server.error_status = 200
+    dispatcher = HttpDispatcher(
+        Endpoint("http", "localhost", server.port, None, None),
+        results.put,
+        # no session request connecting at the same time as the first job's
+        sessions=False,
+    )
+    dispatcher.start()
+    return dispatcher
+
+
+def test_host_name_resolved_once(results, name_lookups):
+    with FakeOdoo() as server:
+        dispatcher = localhost_dispatcher(server, results)
+        try:
+            for index in range(5):
+                dispatcher.dispatch("db", "u%d" % index)
+                assert collect(results, 1)[0].error is None
+        finally:
+            dispatcher.stop()
+        assert len(server.requests) == 5
+        # the Host header keeps the name
+        assert server.requests[0][2]["Host"] == "localhost:%s" % server.port
+    assert name_lookups.count("localhost") == 1
+    assert "127.0.0.1" in dispatcher._address[0]
+
+
+def test_address_that_stops_answering_is_resolved_again(results, name_lookups):
+    with FakeOdoo() as server:
+        dispatcher = localhost_dispatcher(server, results)
+        try:
+            # nothing listens on 127.0.0.3: as if the name had moved
+            dispatcher._address = ("127.0.0.3", time.monotonic() + 60)
+            dispatcher.dispatch("db", "u")
+            assert collect(results, 1)[0].error is None
+        finally:
+            dispatcher.stop()
+        assert len(server.requests) == 1
+    assert name_lookups.count("localhost") == 1
+    assert dispatcher._address[0] == "127.0.0.1"
+
+
+def test_address_reused_for_a_while_only(results, name_lookups, monkeypatch):
+    monkeypatch.setattr(dispatcher_module, "ADDRESS_TTL", 0)
+    with FakeOdoo() as server:
+        dispatcher = localhost_dispatcher(server, results)
+        try:
+            for index in range(3):
+                dispatcher.dispatch("db", "u%d" % index)
+                assert collect(results, 1)[0].error is None
+        finally:
+            dispatcher.stop()
+    assert name_lookups.count("localhost") == 3
+
+
 def test_no_authorization_header_without_user(make_dispatcher, results):
     with FakeOdoo() as server:
         server.behaviour = "error"

@@ -27,6 +27,12 @@ session alive in Odoo's store. Until a session is there (the first request
 of a database, an Odoo without the route, a database filter rejecting the
 database), requests go without one, as they did before.
 
+Addresses. Given a host name (the default host is ``localhost``), asyncio
+resolves it for each connection, in a thread of its executor. The
+dispatcher connects by name once, then to the address that answered, for
+``ADDRESS_TTL`` seconds or until a connection to it fails (then by name
+again, at once).
+
 Free of Odoo and database imports: results are handed to a callback.
 """
 import asyncio
@@ -50,6 +56,7 @@ USER_AGENT = "odoo-queue-job-runner"
 SESSION_COOKIE = "session_id"  # Odoo's
 SESSION_TTL = 600  # seconds a session is used before it is asked again
 SESSION_RETRY = 60  # seconds before asking again when Odoo gave none
+ADDRESS_TTL = 60  # seconds the address that answered for the host is reused
 
 Endpoint = namedtuple("Endpoint", "scheme host port user password")
 
@@ -272,6 +279,8 @@ class HttpDispatcher:
         self._ssl_context = (
             ssl.create_default_context() if endpoint.scheme == "https" else None
         )
+        # (IP address that answered for endpoint.host, until when to use it)
+        self._address = None
 
     def __repr__(self):
         return "<HttpDispatcher %s://%s:%s>" % self.endpoint[:3]
@@ -425,17 +434,38 @@ class HttpDispatcher:
             if conn.usable(now):
                 return conn, True
             conn.close()
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                self.endpoint.host,
-                self.endpoint.port,
-                ssl=self._ssl_context,
-                limit=MAX_HEADER_BYTES,
-            ),
-            self.connect_timeout,
-        )
+        reader, writer = await self._open_connection()
         _set_socket_options(writer)
         return _Connection(reader, writer), False
+
+    async def _open_connection(self):
+        """``(reader, writer)`` of a new connection (see "Addresses" above)."""
+        host = self.endpoint.host
+        address = self._address
+        if address is not None and time.monotonic() < address[1]:
+            try:
+                return await self._connect(address[0])
+            except (OSError, asyncio.TimeoutError):
+                _logger.debug(
+                    "%s did not answer for %s: resolving again", address[0], host
+                )
+        self._address = None
+        reader, writer = await self._connect(host)
+        peer = writer.get_extra_info("peername")
+        # not for an IPv6 address with a scope (link-local): keep the name
+        if peer and (len(peer) == 2 or not peer[3]) and peer[0] != host:
+            self._address = (peer[0], time.monotonic() + ADDRESS_TTL)
+        return reader, writer
+
+    async def _connect(self, host):
+        options = {"ssl": self._ssl_context, "limit": MAX_HEADER_BYTES}
+        if self._ssl_context is not None:
+            # the certificate is checked against the name, not the address
+            options["server_hostname"] = self.endpoint.host
+        return await asyncio.wait_for(
+            asyncio.open_connection(host, self.endpoint.port, **options),
+            self.connect_timeout,
+        )
 
     def _release(self, conn, keep_alive):
         if keep_alive and len(self._idle) < MAX_IDLE_CONNECTIONS:
