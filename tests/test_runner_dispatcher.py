@@ -101,15 +101,20 @@ def localhost_dispatcher(server, results):
     return dispatcher
 
 
+def dispatch_one_by_one(dispatcher, results, count):
+    """Dispatch ``count`` jobs, each once the previous one is answered; stop."""
+    try:
+        for index in range(count):
+            dispatcher.dispatch("db", "u%d" % index)
+            assert collect(results, 1)[0].error is None
+    finally:
+        dispatcher.stop()
+
+
 def test_host_name_resolved_once(results, name_lookups):
     with FakeOdoo() as server:
         dispatcher = localhost_dispatcher(server, results)
-        try:
-            for index in range(5):
-                dispatcher.dispatch("db", "u%d" % index)
-                assert collect(results, 1)[0].error is None
-        finally:
-            dispatcher.stop()
+        dispatch_one_by_one(dispatcher, results, 5)
         assert len(server.requests) == 5
         # the Host header keeps the name
         assert server.requests[0][2]["Host"] == "localhost:%s" % server.port
@@ -135,13 +140,7 @@ def test_address_that_stops_answering_is_resolved_again(results, name_lookups):
 def test_address_reused_for_a_while_only(results, name_lookups, monkeypatch):
     monkeypatch.setattr(dispatcher_module, "ADDRESS_TTL", 0)
     with FakeOdoo() as server:
-        dispatcher = localhost_dispatcher(server, results)
-        try:
-            for index in range(3):
-                dispatcher.dispatch("db", "u%d" % index)
-                assert collect(results, 1)[0].error is None
-        finally:
-            dispatcher.stop()
+        dispatch_one_by_one(localhost_dispatcher(server, results), results, 3)
     assert name_lookups.count("localhost") == 3
 
 
