@@ -4,9 +4,8 @@ Against committed transactions: what a job knows of its row must follow
 commits and rollbacks.
 """
 import pytest
-from query_helpers import RecordJobUpdates
-
 from odoo.addons.queue_job.job import DONE, FAILED, PENDING, STARTED, Job
+from query_helpers import RecordJobUpdates
 
 
 @pytest.fixture
