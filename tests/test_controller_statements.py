@@ -1,0 +1,97 @@
+"""What a job run costs the worker in PostgreSQL round trips.
+
+The runjob request goes through Odoo's WSGI application in this process, on
+connections that count what psycopg2 sends: the statements of a trivial job
+are a contract of the performance work (README, "Performance"), which a
+change must not lose silently.
+"""
+import collections
+
+import psycopg2.extensions
+import pytest
+from odoo.addons.queue_job.job import DONE, Job
+from werkzeug.test import Client
+
+COUNTS = collections.Counter()
+STATEMENTS = []
+
+
+def _counting_connection_class(odoo):
+    """Connections counting queries, sent commits, resets (DISCARD ALL)."""
+
+    class CountingCursor(psycopg2.extensions.cursor):
+        def execute(self, query, vars=None):
+            COUNTS["queries"] += 1
+            STATEMENTS.append(" ".join(str(query).split())[:60])
+            return super().execute(query, vars)
+
+    class CountingConnection(odoo.sql_db.PsycoConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            COUNTS["connections"] += 1
+            self.cursor_factory = CountingCursor
+
+        def commit(self):
+            # psycopg2 sends nothing when no transaction is open
+            if self.status != psycopg2.extensions.STATUS_READY:
+                COUNTS["commits"] += 1
+            return super().commit()
+
+        def reset(self):
+            COUNTS["resets"] += 1
+            return super().reset()
+
+    return CountingConnection
+
+
+@pytest.fixture
+def counting_pool(odoo, db_name, monkeypatch):
+    """Odoo's connections to the test database, new ones, counting."""
+    monkeypatch.setattr(
+        odoo.sql_db, "PsycoConnection", _counting_connection_class(odoo)
+    )
+    odoo.sql_db.close_db(db_name)
+    yield COUNTS
+    odoo.sql_db.close_db(db_name)
+
+
+@pytest.fixture
+def enqueued_jobs(committed_env):
+    uuids = []
+
+    def factory():
+        with committed_env() as env:
+            job = Job(env["test.queue.job"].testing_method, args=(1,))
+            job.set_enqueued()
+            job.store()
+        uuids.append(job.uuid)
+        return job.uuid
+
+    yield factory
+    with committed_env() as env:
+        env["queue.job"].search([("uuid", "in", uuids)]).unlink()
+
+
+def test_trivial_job_round_trips(odoo, db_name, counting_pool, enqueued_jobs):
+    client = Client(odoo.http.root)
+    assert client.get("/queue_job/session?db=%s" % db_name).status_code == 200
+    runjob = "/queue_job/runjob?db=%s&job_uuid=%%s" % db_name
+    # warm-up: Odoo's routing, the pool's connections
+    assert client.get(runjob % enqueued_jobs()).status_code == 200
+    uuid = enqueued_jobs()
+    COUNTS.clear()
+    STATEMENTS.clear()
+    response = client.get(runjob % uuid)
+    assert response.status_code == 200
+    # Odoo's registry check, the claim, started, done, the lease release
+    assert COUNTS["queries"] == 5, STATEMENTS
+    assert STATEMENTS[1].startswith("SET LOCAL synchronous_commit TO off; SELECT")
+    assert [s.split()[0] for s in STATEMENTS[2:]] == ["UPDATE", "UPDATE", "SELECT"]
+    assert "pg_advisory_unlock" in STATEMENTS[4]
+    assert COUNTS["commits"] == 2
+    # the pool's DISCARD ALL: the registry check's cursor, the request's
+    assert COUNTS["resets"] == 2
+    assert COUNTS["connections"] == 0
+    with odoo.registry(db_name).cursor() as cr:
+        cr.execute("SELECT state FROM queue_job WHERE uuid = %s", (uuid,))
+        assert cr.fetchone()[0] == DONE
