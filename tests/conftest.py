@@ -55,6 +55,10 @@ def pytest_sessionstart(session):
     try:
         database.install_modules(odoo, db, _state["addons_path"], update=exists)
     except RuntimeError as exc:
+        # pytest.exit() here skips pytest_sessionfinish: drop it now (the
+        # install log stays in build/test-logs)
+        if not _state["reuse"]:
+            database.drop_database(odoo, db)
         pytest.exit("queue_job tests cannot run: %s" % exc, returncode=3)
     # What Odoo's own test runner sets: mails are not really sent, etc.
     threading.current_thread().testing = True
