@@ -20,7 +20,10 @@ stand by until it is free (advisory locks are per database).
 Free of Odoo imports: the functions take any DB-API cursor (an Odoo cursor
 or a psycopg2 one).
 """
+import logging
 import time
+
+_logger = logging.getLogger(__name__)
 
 # First key of the two-int4 advisory lock functions, so that these locks do
 # not collide with other users of advisory locks: 'qjob' and 'qjrn' as
@@ -93,11 +96,15 @@ class JobLease:
         self.held = True
 
     def release(self):
-        """Release the lease if still held; False if the session had lost it."""
+        """Release the lease if still held; False (logged) if the session had
+        lost it."""
         if not self.held:
             return True
         self.held = False
-        return release_job_lease(self.cr, self.job_id)
+        released = release_job_lease(self.cr, self.job_id)
+        if not released:
+            _logger.warning("the lease of job id %s was not held any more", self.job_id)
+        return released
 
 
 def held_job_leases(cr, job_ids):

@@ -206,7 +206,7 @@ def _empty_is_null(field, model):
         return all(
             field.convert_to_column(empty, model) is None for empty in (False, None)
         )
-    except Exception:  # a field type that does not take empty values
+    except (TypeError, ValueError):  # a field type without empty values
         return False
 
 

@@ -6,7 +6,7 @@ from unittest import mock
 
 import psycopg2
 from harness.odoo_runtime import postgres_connect_kwargs
-from odoo.addons.queue_job.controllers import main
+from odoo.addons.queue_job import lease as lease_module
 from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB, RunJobController
 from odoo.addons.queue_job.job import DONE, ENQUEUED, Job
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, release_job_lease
@@ -146,7 +146,7 @@ def test_lease_released_with_the_final_commit(committed_env):
             assert _synchronous_commit(env.cr) == "on"
             env.cr.execute("SELECT state FROM queue_job WHERE id = %s", (lease.job_id,))
             assert env.cr.fetchone()[0] == DONE
-            with mock.patch.object(main._logger, "warning") as warning:
+            with mock.patch.object(lease_module._logger, "warning") as warning:
                 controller._release_job_lease(env, lease)
             assert warning.call_count == 0
     finally:

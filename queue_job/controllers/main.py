@@ -241,13 +241,7 @@ class RunJobController(http.Controller):
         if lease.held:
             env.cr.rollback()
             with _autocommit(env.cr):
-                released = lease.release()
-        else:
-            released = True
-        if not released:
-            _logger.warning(
-                "the lease of job id %s was not held any more", lease.job_id
-            )
+                lease.release()
 
     def _load_job(self, env, row):
         """Load the locked job read as ``row`` (see :meth:`_lock_enqueued_job`).
@@ -331,10 +325,7 @@ class RunJobController(http.Controller):
         """
         lease = job._lease
         if lease is not None and lease.cr is job.env.cr:
-            if not lease.release():
-                _logger.warning(
-                    "the lease of job id %s was not held any more", lease.job_id
-                )
+            lease.release()
 
     def _retry_later(self, env, job, err):
         """Postpone ``job`` after a retryable error, in its own transaction."""

@@ -463,6 +463,9 @@ class QueueJobRunner:
         if now < self._next_maintenance:
             return
         self._next_maintenance = now + MAINTENANCE_INTERVAL
+        # before the databases opened or led from now on, which their
+        # leader rescues as it takes the lead
+        self.rescue_jobs()
         if now >= self._next_discovery:
             self._next_discovery = now + DISCOVERY_INTERVAL
             self.refresh_databases(now)
@@ -472,7 +475,6 @@ class QueueJobRunner:
                     self._open_database(db_name, now)
             self._keep_alive(now)
         self._retry_leadership(now)
-        self.rescue_jobs()
         for backoff in self._db_retry.values():
             self._next_maintenance = min(self._next_maintenance, backoff.until)
         if now >= self._next_status:
