@@ -15,6 +15,7 @@ Environment variables:
 import os
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -200,3 +201,20 @@ def start_runner():
         runner.stop()
         thread.join(10)
         assert not thread.is_alive()
+
+
+@pytest.fixture
+def jobs(request, db_name, committed_env):
+    """``test.reliability.job`` jobs of the test (``ReliabilityJobs``), named
+    after its module (test_reliability_<name>), deleted at teardown.
+
+    Test modules with other jobs to track define their own ``jobs``.
+    """
+    from reliability_helpers import ReliabilityJobs  # imports the addon
+
+    kind = request.module.__name__.rsplit("_", 1)[-1]
+    tracker = ReliabilityJobs(
+        db_name, committed_env, "%s-%s" % (kind, uuid.uuid4().hex)
+    )
+    yield tracker
+    tracker.cleanup()

@@ -111,6 +111,16 @@ class ReliabilityJobs:
             )
         )
 
+    def started(self):
+        """``{uuid: worker pid}`` of the jobs in state started."""
+        return dict(
+            self.sql(
+                "SELECT uuid, worker_pid FROM queue_job"
+                " WHERE uuid = ANY(%s) AND state = 'started'",
+                (self.uuids,),
+            )
+        )
+
     def row(self, uuid, *columns):
         rows = self.sql(
             "SELECT %s FROM queue_job WHERE uuid = %%s" % ", ".join(columns), (uuid,)

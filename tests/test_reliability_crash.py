@@ -9,27 +9,13 @@ job's effect is committed exactly once.
 import os
 import signal
 import time
-import uuid as uuid_lib
 
 import pytest
-from reliability_helpers import (
-    WORKER_DIED_ERROR,
-    ReliabilityJobs,
-    held_leases,
-    wait_until,
-    write_metric,
-)
+from reliability_helpers import WORKER_DIED_ERROR, held_leases, wait_until, write_metric
 
 ROOT_2 = {"ODOO_QUEUE_JOB_CHANNELS": "root:2"}
 ROOT_3 = {"ODOO_QUEUE_JOB_CHANNELS": "root:3"}
 RESCUE_TARGET = 10  # seconds
-
-
-@pytest.fixture
-def jobs(db_name, committed_env):
-    jobs = ReliabilityJobs(db_name, committed_env, "crash-%s" % uuid_lib.uuid4().hex)
-    yield jobs
-    jobs.cleanup()
 
 
 def runner_ready(server):
@@ -89,13 +75,7 @@ def test_server_killed_and_restarted(odoo_server_factory, jobs):
     wait_until(lambda: not before.child_pids(), 30, "processes survived the kill")
     killed_at = jobs.sql("SELECT now() AT TIME ZONE 'utc'")[0][0]
     at_kill = jobs.state_counts()
-    dead_started = dict(
-        jobs.sql(
-            "SELECT uuid, worker_pid FROM queue_job"
-            " WHERE uuid = ANY(%s) AND state = 'started'",
-            (jobs.uuids,),
-        )
-    )
+    dead_started = jobs.started()
     dead_enqueued = [
         uuid for uuid, state in jobs.states().items() if state == "enqueued"
     ]
@@ -172,11 +152,7 @@ def test_sigterm_while_jobs_run(odoo_server_factory, jobs):
     abrupt.kill(signal.SIGTERM)
     abrupt.process.wait(60)
     wait_until(lambda: not abrupt.child_pids(), 30, "processes survived SIGTERM")
-    left_started = jobs.sql(
-        "SELECT uuid, worker_pid FROM queue_job WHERE uuid = ANY(%s)"
-        " AND state = 'started'",
-        (jobs.uuids,),
-    )
+    left_started = jobs.started()
     assert left_started
 
     restarted = odoo_server_factory(name="sigterm-restart", env=ROOT_2)
@@ -184,12 +160,7 @@ def test_sigterm_while_jobs_run(odoo_server_factory, jobs):
     ready = time.monotonic()
 
     def stale_started():
-        rows = jobs.sql(
-            "SELECT uuid, worker_pid FROM queue_job WHERE uuid = ANY(%s)"
-            " AND state = 'started'",
-            (jobs.uuids,),
-        )
-        return set(rows) & set(left_started)
+        return set(jobs.started().items()) & set(left_started.items())
 
     wait_until(
         lambda: not stale_started(),

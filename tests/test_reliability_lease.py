@@ -9,7 +9,6 @@ released after every outcome, and freed by PostgreSQL when the worker dies.
 import os
 import signal
 import threading
-import uuid as uuid_lib
 from contextlib import closing
 from datetime import datetime, timedelta
 
@@ -18,7 +17,7 @@ import pytest
 from odoo.addons.queue_job.job import PENDING, STARTED, Job
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, acquire_job_lease
 from odoo.tests.common import TransactionCase
-from reliability_helpers import ReliabilityJobs, held_leases, sql, wait_until
+from reliability_helpers import held_leases, sql, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -28,13 +27,6 @@ NO_RUNNER = {"ODOO_QUEUE_JOB_CHANNELS": "root:0"}
 @pytest.fixture(scope="module")
 def server(module_server_factory):
     return module_server_factory(workers=2, load="web", env=NO_RUNNER, name="lease")
-
-
-@pytest.fixture
-def jobs(db_name, committed_env):
-    jobs = ReliabilityJobs(db_name, committed_env, "lease-%s" % uuid_lib.uuid4().hex)
-    yield jobs
-    jobs.cleanup()
 
 
 def enqueue(jobs, uuid):

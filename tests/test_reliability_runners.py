@@ -8,27 +8,13 @@ committed exactly once, whatever happens to the runners.
 """
 import signal
 import time
-import uuid as uuid_lib
 
 import pytest
-from reliability_helpers import (
-    ReliabilityJobs,
-    leader_pid,
-    sql,
-    wait_until,
-    write_metric,
-)
+from reliability_helpers import leader_pid, sql, wait_until, write_metric
 
 ROOT_2 = {"ODOO_QUEUE_JOB_CHANNELS": "root:2"}
 TAKEOVER_TARGET = 10  # seconds
 STANDING_BY = "another job runner is active on db %s, standing by"
-
-
-@pytest.fixture
-def jobs(db_name, committed_env):
-    jobs = ReliabilityJobs(db_name, committed_env, "runners-%s" % uuid_lib.uuid4().hex)
-    yield jobs
-    jobs.cleanup()
 
 
 def ready_line(db_name):
