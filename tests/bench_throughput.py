@@ -481,7 +481,7 @@ def main():
     )
     odoo_runtime.check_postgresql(odoo)
     print("creating database %s ..." % db, flush=True)
-    database.create_database(odoo, db, addons_path)
+    database.create_database(odoo, db, addons_path, database.BENCHMARK_MODULES)
     import psycopg2
 
     admin = psycopg2.connect(**odoo_runtime.postgres_connect_kwargs(odoo, "postgres"))

@@ -1,1 +1,4 @@
 from . import main
+from . import runjob_dispatch
+
+runjob_dispatch.install()

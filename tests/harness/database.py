@@ -11,7 +11,9 @@ from pathlib import Path
 
 from .odoo_runtime import BUILD_DIR, ODOO_COMMAND, postgres_connect_kwargs
 
-DEFAULT_MODULES = ("queue_job", "test_queue_job")
+# the test suite's database; the benchmark's has no override of runjob
+BENCHMARK_MODULES = ("queue_job", "test_queue_job")
+DEFAULT_MODULES = BENCHMARK_MODULES + ("test_queue_job_runjob",)
 
 
 def unique_db_name(prefix="qjt"):

@@ -1,5 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
-from odoo import models
+from odoo import http, models
 from odoo.addons.queue_job.exception import NothingToDoJob
 from odoo.exceptions import UserError
 
@@ -39,3 +39,16 @@ class TestQueueJob(models.Model):
                 (self.env.context["job_uuid"],),
             )
             return cr.fetchone()[0]
+
+    def http_request_seen(self):
+        """What the job sees of Odoo's current HTTP request."""
+        request = http.request
+        if not request:
+            return "no request"
+        return "db=%s endpoint=%s auth=%s uid=%s lang=%s" % (
+            request.db,
+            request.endpoint.method.__name__,
+            request.auth_method,
+            request.uid,
+            request.context.get("lang"),
+        )

@@ -1,0 +1,145 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""A short way through Odoo's HTTP stack for the job runner's requests.
+
+Odoo 15 serves every request with what browsers need: a lookup through the
+static directories of every addon, the session file read (twice) from
+disk, language negotiation, URLs rebuilt and quoted, ``ir.http`` routing
+and authentication hooks. For a runjob request, that costs more CPU than
+running a trivial job, and the runner sends one per job.
+
+A runjob GET for a database already loaded by this process is served here
+instead, by the same endpoint Odoo would call (the one of the database's
+routing map, so controllers overriding ``RunJobController`` apply) through
+the same request object: ``odoo.http.request`` is an ``HttpRequest`` bound
+to the database, ``request.dispatch()`` keeps Odoo's retries of
+concurrency errors, the request's context manager commits or rolls back
+its cursor, and errors end as Odoo's would (re-raised to the WSGI server:
+an error 500). What is left out: the session store (the request gets a new
+session bound to the database, as the runner's session is), static files,
+and the hooks of ``ir.http._dispatch()``, which no anonymous route called by
+a program needs.
+
+Anything else goes through Odoo's dispatch: other methods and paths, a
+database this process has not loaded yet (its first request loads it), and
+a runjob route whose authentication or type was changed by an override.
+"""
+import threading
+import time
+import weakref
+
+from odoo import http
+from odoo.modules.registry import Registry
+from werkzeug.exceptions import HTTPException
+
+RUNJOB_PATH = "/queue_job/runjob"
+
+# ir.http routing map -> runjob endpoint (None when not served here); a
+# routing map is rebuilt when the modules of the database change
+_runjob_endpoints = weakref.WeakKeyDictionary()
+
+
+def is_served_here(routing):
+    """Whether a runjob route of these ``routing`` options is served here:
+    not if an override made it authenticated, or of another type."""
+    return routing.get("type") == "http" and routing.get("auth") == "none"
+
+
+def runjob_endpoint(registry, environ):
+    """The endpoint of ``/queue_job/runjob`` in ``registry``'s routing map,
+    or None when this module must not serve it."""
+    routing_map = registry["ir.http"].routing_map()
+    if routing_map in _runjob_endpoints:
+        return _runjob_endpoints[routing_map]
+    try:
+        rule, _arguments = routing_map.bind_to_environ(environ).match(
+            RUNJOB_PATH, method="GET", return_rule=True
+        )
+    except HTTPException:
+        endpoint = None
+    else:
+        endpoint = rule.endpoint if is_served_here(rule.endpoint.routing) else None
+    _runjob_endpoints[routing_map] = endpoint
+    return endpoint
+
+
+# what Registry.check_signaling() compares with the registry's
+SIGNALING_SEQUENCES = """
+    SELECT base_registry_signaling.last_value, base_cache_signaling.last_value
+    FROM base_registry_signaling, base_cache_signaling
+"""
+
+
+def checked_registry(registry, cr):
+    """``registry``, or its replacement if another process changed it.
+
+    Odoo's ``Registry.check_signaling()`` reads the signaling sequences on
+    a cursor of its own: a transaction and a pool reset for each request.
+    They are read here on ``cr``, the request's cursor, and Odoo's check
+    runs only when they moved (or when this registry has changes to
+    signal, which the check clears).
+    """
+    if registry.in_test_mode():
+        return registry
+    cr.execute(SIGNALING_SEQUENCES)
+    sequences = cr.fetchone()
+    if registry.cache_invalidated or sequences != (
+        registry.registry_sequence,
+        registry.cache_sequence,
+    ):
+        return registry.check_signaling()
+    return registry
+
+
+def serve_runjob(root, environ):
+    """The response to the runjob request ``environ``, or None to leave the
+    request to Odoo's dispatch."""
+    if environ.get("PATH_INFO") != RUNJOB_PATH or environ["REQUEST_METHOD"] != "GET":
+        return None
+    httprequest = http.HTTPRequest(environ)
+    db = httprequest.args.get("db")
+    registry = Registry.registries.get(db) if db else None
+    if registry is None or not registry.ready:
+        return None
+    # what Odoo's dispatch sets for its log lines (see odoo.netsvc.PerfFilter)
+    current_thread = threading.current_thread()
+    current_thread.url = "%s?%s" % (RUNJOB_PATH, environ.get("QUERY_STRING", ""))
+    current_thread.query_count = 0
+    current_thread.query_time = 0
+    current_thread.perf_t0 = time.time()
+
+    session = root.session_store.new()
+    session.db = db
+    httprequest.session = session
+    root.setup_lang(httprequest)
+    request = http.HttpRequest(httprequest)
+    with request:
+        registry = checked_registry(registry, request.cr)
+        # the routing map is built within a request
+        endpoint = runjob_endpoint(registry, environ)
+        if endpoint is None:
+            return None
+        request.set_handler(endpoint, {}, "none")
+        try:
+            result = request.dispatch()
+        except Exception as exc:
+            # prevents the commit; re-raises anything but an HTTP error
+            result = request._handle_exception(exc)
+    if isinstance(result, (bytes, str)):
+        return http.Response(result, mimetype="text/html")
+    return result
+
+
+def install():
+    """Serve runjob requests by :func:`serve_runjob` in this process."""
+    if getattr(http.Root.__call__, "_queue_job_runjob", False):
+        return
+    odoo_call = http.Root.__call__
+
+    def __call__(self, environ, start_response):
+        response = serve_runjob(self, environ)
+        if response is None:
+            return odoo_call(self, environ, start_response)
+        return response(environ, start_response)
+
+    __call__._queue_job_runjob = True
+    http.Root.__call__ = __call__

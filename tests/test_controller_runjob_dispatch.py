@@ -1,0 +1,133 @@
+"""The short way of runjob requests through Odoo's HTTP stack
+(``queue_job.controllers.runjob_dispatch``), in this process, on Odoo's WSGI
+application and the test database."""
+import pytest
+from odoo.addons.queue_job.controllers import runjob_dispatch
+from odoo.addons.queue_job.job import DONE, FAILED, Job
+from werkzeug.test import Client, EnvironBuilder
+
+
+@pytest.fixture
+def enqueued(committed_env):
+    """Store an enqueued job of ``test.queue.job``: its uuid."""
+    uuids = []
+    record_ids = []
+
+    def factory(method_name, *args, record_name=None):
+        with committed_env() as env:
+            records = env["test.queue.job"]
+            if record_name:
+                records = records.create({"name": record_name})
+                record_ids.append(records.id)
+            job = Job(getattr(records, method_name), args=args)
+            job.set_enqueued()
+            job.store()
+        uuids.append(job.uuid)
+        return job.uuid
+
+    yield factory
+    with committed_env() as env:
+        env["queue.job"].search([("uuid", "in", uuids)]).unlink()
+        env["test.queue.job"].browse(record_ids).unlink()
+
+
+@pytest.fixture
+def client(odoo, db_name):
+    client = Client(odoo.http.root)
+    # loads the registry, as the first request of a worker does
+    assert client.get("/web/login?db=%s" % db_name).status_code == 200
+    return client
+
+
+def read_job(committed_env, uuid):
+    with committed_env() as env:
+        job = env["queue.job"].search([("uuid", "=", uuid)])
+        return job.state, job.result
+
+
+def environ(path, method="GET"):
+    return EnvironBuilder(path=path, method=method).get_environ()
+
+
+def test_job_runs_in_odoo_request(odoo, db_name, client, committed_env, enqueued):
+    uuid = enqueued("http_request_seen")
+    response = client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    assert (response.status_code, response.get_data(as_text=True)) == (200, "")
+    # the endpoint of the database's routing map: the test addon's override
+    assert response.headers["X-Test-Queue-Job-Runjob"] == "overridden"
+    # runjob does not save sessions
+    assert "Set-Cookie" not in response.headers
+    assert read_job(committed_env, uuid) == (
+        DONE,
+        "db=%s endpoint=runjob auth=none uid=None lang=en_US" % db_name,
+    )
+
+
+def test_failed_job_rolls_request_back(odoo, db_name, client, committed_env, enqueued):
+    uuid = enqueued("rename_then_fail", "renamed", "boom", record_name="original")
+    # as on Odoo's own way: the error goes up to the WSGI server (a 500)
+    with pytest.raises(ValueError, match="boom"):
+        client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    state, _result = read_job(committed_env, uuid)
+    assert state == FAILED
+    with committed_env() as env:
+        names = env["test.queue.job"].search([]).mapped("name")
+    assert "renamed" not in names and "original" in names
+
+
+def test_registry_changes_of_other_processes_are_applied(
+    odoo, db_name, client, enqueued
+):
+    registry = odoo.registry(db_name)
+    with registry.cursor() as cr:
+        # what another process does after changing a cache
+        cr.execute("SELECT nextval('base_cache_signaling')")
+        signaled = cr.fetchone()[0]
+    assert registry.cache_sequence != signaled
+    uuid = enqueued("testing_method", 1)
+    client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    assert odoo.registry(db_name).cache_sequence == signaled
+
+
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/queue_job/runjob?db={db}&job_uuid=x", "POST"),
+        ("/queue_job/runjob?db={db}&job_uuid=x", "HEAD"),
+        ("/queue_job/session?db={db}", "GET"),
+        ("/queue_job/runjob?job_uuid=x", "GET"),
+        ("/queue_job/runjob?db=qj_no_such_database&job_uuid=x", "GET"),
+    ],
+)
+def test_other_requests_left_to_odoo(odoo, db_name, client, path, method):
+    request_environ = environ(path.format(db=db_name), method)
+    assert runjob_dispatch.serve_runjob(odoo.http.root, request_environ) is None
+
+
+def test_database_not_loaded_left_to_odoo(odoo, db_name, client, monkeypatch):
+    monkeypatch.setattr(odoo.modules.registry.Registry.registries, "get", {}.get)
+    request_environ = environ("/queue_job/runjob?db=%s&job_uuid=x" % db_name)
+    assert runjob_dispatch.serve_runjob(odoo.http.root, request_environ) is None
+
+
+@pytest.mark.parametrize(
+    "routing, served",
+    [
+        ({"type": "http", "auth": "none", "save_session": False}, True),
+        ({"type": "http", "auth": "user"}, False),
+        ({"type": "json", "auth": "none"}, False),
+    ],
+)
+def test_route_changed_by_an_override_left_to_odoo(routing, served):
+    assert runjob_dispatch.is_served_here(routing) is served
+
+
+def test_runjob_of_enqueued_job_answered_here(odoo, db_name, client, enqueued):
+    uuid = enqueued("testing_method", 2)
+    request_environ = environ("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    response = runjob_dispatch.serve_runjob(odoo.http.root, request_environ)
+    assert response.status_code == 200
+    assert response.headers["X-Test-Queue-Job-Runjob"] == "overridden"
+    with odoo.registry(db_name).cursor() as cr:
+        cr.execute("SELECT state FROM queue_job WHERE uuid = %s", (uuid,))
+        assert cr.fetchone()[0] == DONE
