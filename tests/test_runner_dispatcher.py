@@ -383,6 +383,18 @@ def wait_sessions(server, count, timeout=10):
     return list(server.sessions)
 
 
+def wait_session_held(dispatcher, db_name, timeout=10):
+    """Wait until the dispatcher has read the session Odoo gave for ``db_name``
+    (the fake server's log only says it was asked)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        session = dispatcher._sessions.get(db_name)
+        if session is not None and session.session_id:
+            return session.session_id
+        assert time.monotonic() < deadline, "no session for %s" % db_name
+        time.sleep(0.01)
+
+
 def answer_200(server):
     """runjob answered without running anything (no database here)."""
     server.behaviour = "error"
@@ -400,6 +412,7 @@ def test_session_asked_once_per_database_and_sent(make_dispatcher, results):
         dispatcher.dispatch("db1", "u1")
         collect(results, 1)
         assert wait_sessions(server, 1) == [("db1", None)]
+        assert wait_session_held(dispatcher, "db1") == "sid-db1"
         for uuid in ("u2", "u3"):
             dispatcher.dispatch("db1", uuid)
         dispatcher.dispatch("db2", "u4")
@@ -409,6 +422,7 @@ def test_session_asked_once_per_database_and_sent(make_dispatcher, results):
         assert [session_sent(r) for r in requests[1:3]] == ["session_id=sid-db1"] * 2
         assert requests[3][:2] == ("db2", "u4")
         assert wait_sessions(server, 2) == [("db1", None), ("db2", None)]
+        assert wait_session_held(dispatcher, "db2") == "sid-db2"
         dispatcher.dispatch("db2", "u5")
         collect(results, 1)
         assert session_sent(server.wait_requests(5)[4]) == "session_id=sid-db2"

@@ -8,5 +8,4 @@
     "category": "Generic Modules",
     "summary": "An addon overriding /queue_job/runjob, for the tests of its dispatch",
     "depends": ["queue_job"],
-    "installable": True,
 }
