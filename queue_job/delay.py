@@ -224,6 +224,8 @@ class DelayableGraph(Graph):
                 ordered[0]._generated_job = existing
             return
         for vertex in ordered:
+            # with the other new jobs of the transaction, at its next flush
+            vertex._generated_job._insert_at_flush = True
             vertex._generated_job.store()
 
     def _prepare_jobs(self, graph):

@@ -243,32 +243,45 @@ def insert(job_model, vals_list):
     One statement per INSERT_BATCH_SIZE rows having the same columns. Values
     are converted to columns as ``create()`` does.
     """
+    return insert_rows(job_model, [insert_row(job_model, vals) for vals in vals_list])
+
+
+def insert_row(job_model, vals):
+    """The row :func:`insert_rows` inserts for ``vals``: ``(columns,
+    params)``, its values converted to columns now (a value changed
+    afterwards is not what is inserted)."""
+    plan = job_model._job_sql_store_plan()
+    null_when_empty = plan.null_when_empty
+    names = tuple(
+        sorted(
+            name
+            for name, value in vals.items()
+            if not ((value is None or value is False) and name in null_when_empty)
+        )
+    )
+    fields, _head, _row_sql = _insert_statement(plan, job_model, names)
+    params = [job_model._sequence]
+    params.extend(
+        field.convert_to_column(vals[field.name], job_model, vals) for field in fields
+    )
+    return names, params
+
+
+def insert_rows(job_model, rows):
+    """Insert ``rows`` made by :func:`insert_row`; return their ids."""
     plan = job_model._job_sql_store_plan()
     cr = job_model.env.cr
-    ids = [None] * len(vals_list)
+    ids = [None] * len(rows)
     by_columns = collections.OrderedDict()
-    null_when_empty = plan.null_when_empty
-    for index, vals in enumerate(vals_list):
-        names = tuple(
-            sorted(
-                name
-                for name, value in vals.items()
-                if not ((value is None or value is False) and name in null_when_empty)
-            )
-        )
+    for index, (names, _params) in enumerate(rows):
         by_columns.setdefault(names, []).append(index)
     for names, indexes in by_columns.items():
-        fields, head, row_sql = _insert_statement(plan, job_model, names)
+        _fields, head, row_sql = _insert_statement(plan, job_model, names)
         for start in range(0, len(indexes), INSERT_BATCH_SIZE):
             batch = indexes[start : start + INSERT_BATCH_SIZE]
             params = []
             for index in batch:
-                vals = vals_list[index]
-                params.append(job_model._sequence)
-                params.extend(
-                    field.convert_to_column(vals[field.name], job_model, vals)
-                    for field in fields
-                )
+                params.extend(rows[index][1])
             cr.execute(
                 head + ", ".join([row_sql] * len(batch)) + " RETURNING id", params
             )
