@@ -16,7 +16,9 @@ does with the ORM's pending writes:
   ``Job.db_record()`` and the identity key lookups see the jobs;
 * ``Job.store()`` of a job waiting here.
 
-A rollback drops them, as it would have dropped their rows.
+A rollback drops them, as it would have dropped their rows. A cursor in
+autocommit mode has no transaction to flush: jobs delayed on it are inserted
+at once.
 """
 import functools
 
@@ -31,6 +33,9 @@ def add(job, job_model, vals):
     ``sql_store.can_insert()`` must hold for ``vals``.
     """
     cr = job_model.env.cr
+    if _in_autocommit(cr):
+        job._stored_as(sql_store.insert(job_model, [vals])[0])
+        return
     pending = cr.precommit.data.get(PENDING_KEY)
     if pending is None:
         # popped by flush(): jobs delayed by a later precommit hook are
@@ -39,6 +44,11 @@ def add(job, job_model, vals):
         cr.precommit.add(functools.partial(flush, cr))
     pending.append((job, job_model, sql_store.insert_row(job_model, vals)))
     job._pending_insert_cr = cr
+
+
+def _in_autocommit(cr):
+    connection = getattr(cr, "_cnx", None)  # a test cursor has none
+    return connection is not None and connection.autocommit
 
 
 def flush(cr):

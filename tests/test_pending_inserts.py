@@ -1,6 +1,9 @@
 """Jobs delayed one by one are inserted together, at the next flush of their
 transaction (``queue_job.pending_inserts``), and seen by whatever reads
 jobs before that."""
+import warnings
+from contextlib import closing
+
 from odoo.addons.queue_job.job import Job, identity_exact
 from odoo.tests.common import TransactionCase
 from query_helpers import CountInserts
@@ -107,4 +110,19 @@ def test_commit_inserts_them(committed_env):
     with committed_env() as env:
         records = env["queue.job"].search([("uuid", "in", uuids)])
         assert sorted(records.mapped("uuid")) == sorted(uuids)
+        records.unlink()
+
+
+def test_autocommit_cursor_inserts_at_once(odoo, db_name, committed_env):
+    registry = odoo.registry(db_name)
+    with closing(registry.cursor()) as cr:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cr.autocommit(True)
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        job = env["test.queue.job"].with_delay().testing_method(1)
+        # closed without commit: there was no transaction to commit
+    with committed_env() as env:
+        records = env["queue.job"].search([("uuid", "=", job.uuid)])
+        assert len(records) == 1
         records.unlink()
