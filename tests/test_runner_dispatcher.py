@@ -417,10 +417,17 @@ def test_session_asked_once_per_database_and_sent(make_dispatcher, results):
             dispatcher.dispatch("db1", uuid)
         dispatcher.dispatch("db2", "u4")
         collect(results, 3)
-        requests = server.wait_requests(4)
-        # the first request did not wait for the session
-        assert [session_sent(r) for r in requests[1:3]] == ["session_id=sid-db1"] * 2
-        assert requests[3][:2] == ("db2", "u4")
+        # by uuid: the fake server's threads may record them in any order
+        sent = {
+            request[1]: session_sent(request) for request in server.wait_requests(4)
+        }
+        # the first request of a database does not wait for its session
+        assert sent == {
+            "u1": None,
+            "u2": "session_id=sid-db1",
+            "u3": "session_id=sid-db1",
+            "u4": None,
+        }
         assert wait_sessions(server, 2) == [("db1", None), ("db2", None)]
         assert wait_session_held(dispatcher, "db2") == "sid-db2"
         dispatcher.dispatch("db2", "u5")
@@ -436,6 +443,7 @@ def test_session_renewed_with_its_cookie(make_dispatcher, results, monkeypatch):
         dispatcher.dispatch("db", "u1")
         collect(results, 1)
         wait_sessions(server, 1)
+        wait_session_held(dispatcher, "db")
         time.sleep(0.3)
         dispatcher.dispatch("db", "u2")
         collect(results, 1)
@@ -465,6 +473,7 @@ def test_no_session_from_odoo(make_dispatcher, results, monkeypatch):
         dispatcher.dispatch("db", "u3")
         collect(results, 1)
         assert wait_sessions(server, 2)[1] == ("db", None)
+        wait_session_held(dispatcher, "db")
         dispatcher.dispatch("db", "u4")
         collect(results, 1)
         assert session_sent(server.wait_requests(4)[3]) == "session_id=sid-db"
