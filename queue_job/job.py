@@ -738,12 +738,13 @@ class Job:
             self._remember_stored_values(vals, db_record.env.cr)
         else:
             vals = self._store_values(create=True)
-            if not sql_store.can_insert(
-                job_model._job_sql_store_plan(), job_model, vals
-            ):
+            plan = job_model._job_sql_store_plan()
+            if not sql_store.can_insert(plan, job_model, vals):
                 self._stored_as(job_model.create(vals).id)
-            elif self._insert_at_flush:
-                pending_inserts.add(self, job_model, vals)
+            elif self._insert_at_flush and pending_inserts.can_wait(job_model.env.cr):
+                pending_inserts.add(
+                    self, job_model, sql_store.insert_row(plan, job_model, vals)
+                )
             else:
                 self._stored_as(sql_store.insert(job_model, [vals])[0])
 
@@ -751,27 +752,18 @@ class Job:
     def store_many(cls, jobs):
         """``store()`` every job of ``jobs``, inserting the new ones in bulk.
 
-        The new jobs that ``queue_job.sql_store`` can insert are inserted
-        with one statement per batch of up to ``INSERT_BATCH_SIZE`` rows (per
-        database cursor); the other jobs are stored one by one, as ``store()``
-        does. Used by ``queue_job.delay.delay_many()``.
+        The new jobs are stored as ``delay()`` stores them (see
+        ``queue_job.pending_inserts``: one statement per batch of up to
+        ``INSERT_BATCH_SIZE`` rows), then inserted before this returns. Used
+        by ``queue_job.delay.delay_many()``.
         """
-        batches = {}
+        cursors = {}
         for job_ in jobs:
-            if job_._db_record_id or job_._uuid_given:
-                job_.store()
-                continue
-            job_model = job_._store_model()
-            vals = job_._store_values(create=True)
-            if sql_store.can_insert(job_model._job_sql_store_plan(), job_model, vals):
-                batch = batches.setdefault(id(job_model.env.cr), (job_model, []))
-                batch[1].append((job_, vals))
-            else:
-                job_._stored_as(job_model.create(vals).id)
-        for job_model, batch in batches.values():
-            new_ids = sql_store.insert(job_model, [vals for _job, vals in batch])
-            for (job_, _vals), new_id in zip(batch, new_ids):
-                job_._stored_as(new_id)
+            job_._insert_at_flush = True
+            job_.store()
+            cursors[id(job_.env.cr)] = job_.env.cr
+        for cr in cursors.values():
+            pending_inserts.flush(cr)
 
     @property
     def _db_record_id(self):

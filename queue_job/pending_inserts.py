@@ -27,28 +27,25 @@ from . import sql_store
 PENDING_KEY = "queue_job.pending_inserts"
 
 
-def add(job, job_model, vals):
-    """Insert the new ``job`` with ``vals`` at the next flush of its cursor.
+def can_wait(cr):
+    """Whether jobs can wait for a flush of ``cr``: not in autocommit mode,
+    where no transaction is flushed."""
+    connection = getattr(cr, "_cnx", None)  # a test cursor has none
+    return connection is None or not connection.autocommit
 
-    ``sql_store.can_insert()`` must hold for ``vals``.
-    """
+
+def add(job, job_model, row):
+    """Insert the new ``job`` at the next flush of its cursor, as ``row``
+    (see ``sql_store.insert_row()``)."""
     cr = job_model.env.cr
-    if _in_autocommit(cr):
-        job._stored_as(sql_store.insert(job_model, [vals])[0])
-        return
     pending = cr.precommit.data.get(PENDING_KEY)
     if pending is None:
         # popped by flush(): jobs delayed by a later precommit hook are
         # added to a new list, flushed by its own hook
         pending = cr.precommit.data[PENDING_KEY] = []
         cr.precommit.add(functools.partial(flush, cr))
-    pending.append((job, job_model, sql_store.insert_row(job_model, vals)))
+    pending.append((job, job_model, row))
     job._pending_insert_cr = cr
-
-
-def _in_autocommit(cr):
-    connection = getattr(cr, "_cnx", None)  # a test cursor has none
-    return connection is not None and connection.autocommit
 
 
 def flush(cr):

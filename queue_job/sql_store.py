@@ -243,14 +243,16 @@ def insert(job_model, vals_list):
     One statement per INSERT_BATCH_SIZE rows having the same columns. Values
     are converted to columns as ``create()`` does.
     """
-    return insert_rows(job_model, [insert_row(job_model, vals) for vals in vals_list])
+    plan = job_model._job_sql_store_plan()
+    return insert_rows(
+        job_model, [insert_row(plan, job_model, vals) for vals in vals_list]
+    )
 
 
-def insert_row(job_model, vals):
+def insert_row(plan, job_model, vals):
     """The row :func:`insert_rows` inserts for ``vals``: ``(columns,
     params)``, its values converted to columns now (a value changed
     afterwards is not what is inserted)."""
-    plan = job_model._job_sql_store_plan()
     null_when_empty = plan.null_when_empty
     names = tuple(
         sorted(
