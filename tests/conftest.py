@@ -218,3 +218,32 @@ def jobs(request, db_name, committed_env):
     )
     yield tracker
     tracker.cleanup()
+
+
+@pytest.fixture
+def enqueued_jobs(committed_env):
+    """Store committed, enqueued jobs of ``test.queue.job``:
+    ``enqueued_jobs(method_name, *args, record_name=None)`` returns the
+    job's uuid; with ``record_name``, the job is on a new record of that
+    name. Jobs and records are deleted at teardown."""
+    from odoo.addons.queue_job.job import Job  # imports Odoo
+
+    uuids = []
+    record_ids = []
+
+    def factory(method_name, *args, record_name=None):
+        with committed_env() as env:
+            records = env["test.queue.job"]
+            if record_name:
+                records = records.create({"name": record_name})
+                record_ids.append(records.id)
+            job = Job(getattr(records, method_name), args=args)
+            job.set_enqueued()
+            job.store()
+        uuids.append(job.uuid)
+        return job.uuid
+
+    yield factory
+    with committed_env() as env:
+        env["queue.job"].search([("uuid", "in", uuids)]).unlink()
+        env["test.queue.job"].browse(record_ids).unlink()

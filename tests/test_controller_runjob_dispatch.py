@@ -3,32 +3,8 @@
 application and the test database."""
 import pytest
 from odoo.addons.queue_job.controllers import runjob_dispatch
-from odoo.addons.queue_job.job import DONE, FAILED, Job
+from odoo.addons.queue_job.job import DONE, FAILED
 from werkzeug.test import Client, EnvironBuilder
-
-
-@pytest.fixture
-def enqueued(committed_env):
-    """Store an enqueued job of ``test.queue.job``: its uuid."""
-    uuids = []
-    record_ids = []
-
-    def factory(method_name, *args, record_name=None):
-        with committed_env() as env:
-            records = env["test.queue.job"]
-            if record_name:
-                records = records.create({"name": record_name})
-                record_ids.append(records.id)
-            job = Job(getattr(records, method_name), args=args)
-            job.set_enqueued()
-            job.store()
-        uuids.append(job.uuid)
-        return job.uuid
-
-    yield factory
-    with committed_env() as env:
-        env["queue.job"].search([("uuid", "in", uuids)]).unlink()
-        env["test.queue.job"].browse(record_ids).unlink()
 
 
 @pytest.fixture
@@ -49,8 +25,8 @@ def environ(path, method="GET"):
     return EnvironBuilder(path=path, method=method).get_environ()
 
 
-def test_job_runs_in_odoo_request(odoo, db_name, client, committed_env, enqueued):
-    uuid = enqueued("http_request_seen")
+def test_job_runs_in_odoo_request(odoo, db_name, client, committed_env, enqueued_jobs):
+    uuid = enqueued_jobs("http_request_seen")
     response = client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
     assert (response.status_code, response.get_data(as_text=True)) == (200, "")
     # the endpoint of the database's routing map: the test addon's override
@@ -63,8 +39,10 @@ def test_job_runs_in_odoo_request(odoo, db_name, client, committed_env, enqueued
     )
 
 
-def test_failed_job_rolls_request_back(odoo, db_name, client, committed_env, enqueued):
-    uuid = enqueued("rename_then_fail", "renamed", "boom", record_name="original")
+def test_failed_job_rolls_request_back(
+    odoo, db_name, client, committed_env, enqueued_jobs
+):
+    uuid = enqueued_jobs("rename_then_fail", "renamed", "boom", record_name="original")
     # as on Odoo's own way: the error goes up to the WSGI server (a 500)
     with pytest.raises(ValueError, match="boom"):
         client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
@@ -76,7 +54,7 @@ def test_failed_job_rolls_request_back(odoo, db_name, client, committed_env, enq
 
 
 def test_registry_changes_of_other_processes_are_applied(
-    odoo, db_name, client, enqueued
+    odoo, db_name, client, enqueued_jobs
 ):
     registry = odoo.registry(db_name)
     with registry.cursor() as cr:
@@ -84,7 +62,7 @@ def test_registry_changes_of_other_processes_are_applied(
         cr.execute("SELECT nextval('base_cache_signaling')")
         signaled = cr.fetchone()[0]
     assert registry.cache_sequence != signaled
-    uuid = enqueued("testing_method", 1)
+    uuid = enqueued_jobs("testing_method", 1)
     client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
     assert odoo.registry(db_name).cache_sequence == signaled
 
@@ -122,8 +100,8 @@ def test_route_changed_by_an_override_left_to_odoo(routing, served):
     assert runjob_dispatch.is_served_here(routing) is served
 
 
-def test_runjob_of_enqueued_job_answered_here(odoo, db_name, client, enqueued):
-    uuid = enqueued("testing_method", 2)
+def test_runjob_of_enqueued_job_answered_here(odoo, db_name, client, enqueued_jobs):
+    uuid = enqueued_jobs("testing_method", 2)
     request_environ = environ("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
     response = runjob_dispatch.serve_runjob(odoo.http.root, request_environ)
     assert response.status_code == 200

@@ -9,7 +9,7 @@ import collections
 
 import psycopg2.extensions
 import pytest
-from odoo.addons.queue_job.job import DONE, Job
+from odoo.addons.queue_job.job import DONE
 from werkzeug.test import Client
 
 COUNTS = collections.Counter()
@@ -55,30 +55,13 @@ def counting_pool(odoo, db_name, monkeypatch):
     odoo.sql_db.close_db(db_name)
 
 
-@pytest.fixture
-def enqueued_jobs(committed_env):
-    uuids = []
-
-    def factory():
-        with committed_env() as env:
-            job = Job(env["test.queue.job"].testing_method, args=(1,))
-            job.set_enqueued()
-            job.store()
-        uuids.append(job.uuid)
-        return job.uuid
-
-    yield factory
-    with committed_env() as env:
-        env["queue.job"].search([("uuid", "in", uuids)]).unlink()
-
-
 def test_trivial_job_round_trips(odoo, db_name, counting_pool, enqueued_jobs):
     client = Client(odoo.http.root)
     assert client.get("/queue_job/session?db=%s" % db_name).status_code == 200
     runjob = "/queue_job/runjob?db=%s&job_uuid=%%s" % db_name
     # warm-up: Odoo's routing, the pool's connections
-    assert client.get(runjob % enqueued_jobs()).status_code == 200
-    uuid = enqueued_jobs()
+    assert client.get(runjob % enqueued_jobs("testing_method", 1)).status_code == 200
+    uuid = enqueued_jobs("testing_method", 1)
     COUNTS.clear()
     STATEMENTS.clear()
     response = client.get(runjob % uuid)
