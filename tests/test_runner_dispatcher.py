@@ -75,7 +75,7 @@ def test_dispatch_sends_runjob_requests(make_dispatcher, results):
 
 @pytest.fixture
 def name_lookups(monkeypatch):
-    """The names asyncio resolved (in its executor) through socket.getaddrinfo."""
+    """The names the dispatcher resolved through socket.getaddrinfo."""
     names = []
     getaddrinfo = socket.getaddrinfo
 
@@ -199,6 +199,10 @@ def test_connect_timeout_is_a_failure(make_dispatcher, results):
         dispatcher.stop()
 
 
+def dispatcher_threads():
+    return [t for t in threading.enumerate() if t.name == "queue_job.dispatcher"]
+
+
 def test_slow_job_is_waited_for_and_dispatch_never_blocks(make_dispatcher, results):
     """No short read timeout: a request alive for seconds is not a failure."""
 
@@ -215,7 +219,7 @@ def test_slow_job_is_waited_for_and_dispatch_never_blocks(make_dispatcher, resul
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        dispatcher = make_dispatcher(server.server_address[1])
+        dispatcher = make_dispatcher(server.server_address[1], sessions=False)
         started = time.monotonic()
         for i in range(20):
             dispatcher.dispatch("db", "u%d" % i)
@@ -223,10 +227,15 @@ def test_slow_job_is_waited_for_and_dispatch_never_blocks(make_dispatcher, resul
         found = collect(results, 20)
         elapsed = time.monotonic() - started
         assert all(result.error is None for result in found)
-        # Concurrent, from the dispatcher's single thread.
+        # Concurrent: a thread per request in flight.
         assert 1.4 < elapsed < 4
-        names = [t.name for t in threading.enumerate()]
-        assert names.count("queue_job.dispatcher") == 1
+        pool = set(dispatcher_threads())
+        assert len(pool) == 20
+        # and no thread per job: the next requests reuse them
+        for i in range(20, 40):
+            dispatcher.dispatch("db", "u%d" % i)
+        assert all(result.error is None for result in collect(results, 20))
+        assert set(dispatcher_threads()) == pool
     finally:
         server.shutdown()
         server.server_close()
