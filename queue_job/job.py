@@ -733,8 +733,13 @@ class Job:
             self._db_record_id = db_record.id
             vals = self._store_values()
             changed = self._values_to_write(vals)
-            if not sql_store.update(db_record, changed):
+            lease = self._lease_to_release(db_record.env.cr)
+            returning = lease.returning_release() if lease else None
+            written = sql_store.update(db_record, changed, returning=returning)
+            if not written:
                 db_record.write(changed)
+            elif lease:
+                lease.released(written[0])
             self._remember_stored_values(vals, db_record.env.cr)
         else:
             vals = self._store_values(create=True)
@@ -747,6 +752,15 @@ class Job:
                 )
             else:
                 self._stored_as(sql_store.insert(job_model, [vals])[0])
+
+    def _lease_to_release(self, cr):
+        """The job's lease, if this store is to release it (see
+        ``JobLease.release_on_store``): it must be held by ``cr``."""
+        lease = self._lease
+        if lease is not None and lease.release_on_store and lease.held:
+            if lease.cr is cr:
+                return lease
+        return None
 
     @classmethod
     def store_many(cls, jobs):

@@ -42,7 +42,8 @@ LEASE_WAIT = 2.0  # seconds
 LEASE_POLL_INTERVAL = 0.05  # seconds
 
 TRY_ACQUIRE_LEASE = "SELECT pg_try_advisory_lock(%s, %s)"
-RELEASE_LEASE = "SELECT pg_advisory_unlock(%s, %s)"
+RELEASE_EXPRESSION = "pg_advisory_unlock(%s, %s)"
+RELEASE_LEASE = "SELECT " + RELEASE_EXPRESSION
 
 # SQL condition, for the runner: the lease of the job whose id is the
 # expression ``{job_id}`` is free. Taking the lock for the transaction
@@ -88,22 +89,35 @@ class JobLease:
     there (see ``RunJobController._try_perform_job``), else after it.
     """
 
-    __slots__ = ("cr", "job_id", "held")
+    __slots__ = ("cr", "job_id", "held", "release_on_store")
 
     def __init__(self, cr, job_id):
         self.cr = cr
         self.job_id = job_id
         self.held = True
+        # set for the job's final store: the UPDATE of its row releases the
+        # lease too, which spares a round trip (see ``Job.store()``)
+        self.release_on_store = False
+
+    def returning_release(self):
+        """``(sql, params)``: the RETURNING expression that releases the lease
+        in an UPDATE of the job's row; give its value to :meth:`released`."""
+        return RELEASE_EXPRESSION, (JOB_LEASE_NAMESPACE, self.job_id)
+
+    def released(self, was_held):
+        """The lease was released by SQL run elsewhere, which said whether the
+        session held it."""
+        self.held = False
+        if not was_held:
+            _logger.warning("the lease of job id %s was not held any more", self.job_id)
 
     def release(self):
         """Release the lease if still held; False (logged) if the session had
         lost it."""
         if not self.held:
             return True
-        self.held = False
         released = release_job_lease(self.cr, self.job_id)
-        if not released:
-            _logger.warning("the lease of job id %s was not held any more", self.job_id)
+        self.released(released)
         return released
 
 

@@ -323,10 +323,12 @@ def _written_column_value(field, value, record):
     return field.convert_to_column(field.convert_to_write(cache_value, record), record)
 
 
-def update(record, vals):
+def update(record, vals, returning=None):
     """Write ``vals`` on the ``queue.job`` ``record`` in SQL if equivalent.
 
-    Returns False, having written nothing, when the ORM must write them.
+    Returns False, having written nothing, when the ORM must write them;
+    else True, or with ``returning`` (``(sql, params)`` of an expression
+    the UPDATE returns, in the same round trip), a 1-tuple of its value.
     Values are converted to columns as ``write()`` does (through the cache
     format), and the written fields are invalidated in the cache.
     """
@@ -356,15 +358,18 @@ def update(record, vals):
                 columns[name].column_format,
             )
             params.append(params[list(vals).index(name)])
-    record.env.cr.execute(
-        'UPDATE "{}" SET {} WHERE id = %s{}'.format(
-            record._table, ", ".join(assignments), guards
-        ),
-        params,
+    statement = 'UPDATE "{}" SET {} WHERE id = %s{}'.format(
+        record._table, ", ".join(assignments), guards
     )
+    if returning is not None:
+        statement += " RETURNING " + returning[0]
+        params.extend(returning[1])
+    record.env.cr.execute(statement, params)
     if not record.env.cr.rowcount:
         return False
     record.env.cache.invalidate(
         [(field, record.ids) for name in vals for field in plan.invalidations[name]]
     )
+    if returning is not None:
+        return (record.env.cr.fetchone()[0],)
     return True

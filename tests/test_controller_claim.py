@@ -7,7 +7,9 @@ from unittest import mock
 import psycopg2
 from harness.odoo_runtime import postgres_connect_kwargs
 from odoo.addons.queue_job import lease as lease_module
-from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB, RunJobController
+from odoo.addons.queue_job import sql_store
+from odoo.addons.queue_job.controllers.main import (LOCK_ENQUEUED_JOB,
+                                                    RunJobController)
 from odoo.addons.queue_job.job import DONE, ENQUEUED, Job
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, release_job_lease
 from odoo.tests.common import TransactionCase
@@ -149,6 +151,41 @@ def test_lease_released_with_the_final_commit(committed_env):
             with mock.patch.object(lease_module._logger, "warning") as warning:
                 controller._release_job_lease(env, lease)
             assert warning.call_count == 0
+    finally:
+        with committed_env() as env:
+            env["queue.job"].browse(job_._db_record_id).unlink()
+
+
+def test_lease_released_when_the_orm_stores_the_end(committed_env):
+    """When the final store goes through write() (see queue_job.sql_store),
+    the lease is released by a statement of its own, still before the
+    commit."""
+    with committed_env() as env:
+        job_ = Job(env["test.queue.job"].testing_method)
+        job_.set_enqueued()
+        job_.store()
+    try:
+        with committed_env() as env:
+            controller = RunJobController()
+            lease, row = controller._lock_enqueued_job(env, job_.uuid)
+            job_run = controller._load_job(env, row)
+            job_run._lease = lease
+            released_in_transaction = []
+            commit = type(env.cr).commit
+
+            def checking_commit(cr):
+                released_in_transaction.append(not _holds_lease(cr, lease.job_id))
+                return commit(cr)
+
+            with mock.patch.object(
+                sql_store, "update", return_value=False
+            ), mock.patch.object(type(env.cr), "commit", checking_commit):
+                controller._try_perform_job(env, job_run)
+            # started, then done: only the final commit comes after the release
+            assert released_in_transaction == [False, True]
+            assert not lease.held
+            env.cr.execute("SELECT state FROM queue_job WHERE id = %s", (lease.job_id,))
+            assert env.cr.fetchone()[0] == DONE
     finally:
         with committed_env() as env:
             env["queue.job"].browse(job_._db_record_id).unlink()

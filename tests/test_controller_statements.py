@@ -10,6 +10,7 @@ import collections
 import psycopg2.extensions
 import pytest
 from odoo.addons.queue_job.job import DONE
+from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE
 from werkzeug.test import Client
 
 COUNTS = collections.Counter()
@@ -22,7 +23,7 @@ def _counting_connection_class(odoo):
     class CountingCursor(psycopg2.extensions.cursor):
         def execute(self, query, vars=None):
             COUNTS["queries"] += 1
-            STATEMENTS.append(" ".join(str(query).split())[:60])
+            STATEMENTS.append(" ".join(self.mogrify(query, vars).decode().split()))
             return super().execute(query, vars)
 
     class CountingConnection(odoo.sql_db.PsycoConnection):
@@ -62,16 +63,21 @@ def test_trivial_job_round_trips(odoo, db_name, counting_pool, enqueued_jobs):
     # warm-up: Odoo's routing, the pool's connections
     assert client.get(runjob % enqueued_jobs("testing_method", 1)).status_code == 200
     uuid = enqueued_jobs("testing_method", 1)
+    job_id = _job_id(odoo, db_name, uuid)
     COUNTS.clear()
     STATEMENTS.clear()
     response = client.get(runjob % uuid)
     assert response.status_code == 200
-    # the registry check, the claim, started, done, the lease release
-    assert COUNTS["queries"] == 5, STATEMENTS
+    # the registry check, the claim, started, done with the lease release
+    assert COUNTS["queries"] == 4, STATEMENTS
     assert "base_registry_signaling" in STATEMENTS[0]
     assert STATEMENTS[1].startswith("SET LOCAL synchronous_commit TO off; SELECT")
-    assert [s.split()[0] for s in STATEMENTS[2:]] == ["UPDATE", "UPDATE", "SELECT"]
-    assert "pg_advisory_unlock" in STATEMENTS[4]
+    assert [s.split()[0] for s in STATEMENTS[2:]] == ["UPDATE", "UPDATE"]
+    assert "'done'" in STATEMENTS[3]
+    assert STATEMENTS[3].endswith(
+        "RETURNING pg_advisory_unlock(%s, %s)"
+        % (JOB_LEASE_NAMESPACE, job_id)
+    )
     assert COUNTS["commits"] == 2
     # the pool's DISCARD ALL: the request's cursor, which also checks the
     # registry (Odoo's own check takes a cursor of its own)
@@ -80,3 +86,9 @@ def test_trivial_job_round_trips(odoo, db_name, counting_pool, enqueued_jobs):
     with odoo.registry(db_name).cursor() as cr:
         cr.execute("SELECT state FROM queue_job WHERE uuid = %s", (uuid,))
         assert cr.fetchone()[0] == DONE
+
+
+def _job_id(odoo, db_name, uuid):
+    with odoo.registry(db_name).cursor() as cr:
+        cr.execute("SELECT id FROM queue_job WHERE uuid = %s", (uuid,))
+        return cr.fetchone()[0]

@@ -32,8 +32,8 @@ def spy_update():
     results = []
     real_update = sql_store.update
 
-    def update(record, vals):
-        results.append(real_update(record, vals))
+    def update(record, vals, **kwargs):
+        results.append(real_update(record, vals, **kwargs))
         return results[-1]
 
     with mock.patch.object(sql_store, "update", update):

@@ -300,6 +300,8 @@ class RunJobController(http.Controller):
             # Computed fields of the job's changes are part of its execution.
             env["base"].flush()
             job.set_done()
+            if job._lease is not None:
+                job._lease.release_on_store = True
             job.store()
             env["base"].flush()
             self._release_lease_before_final_commit(job)
@@ -314,7 +316,8 @@ class RunJobController(http.Controller):
         _logger.debug("%s done", job)
 
     def _release_lease_before_final_commit(self, job):
-        """Release the job's lease in the transaction that stores its end.
+        """Release the job's lease in the transaction that stores its end,
+        unless the UPDATE storing it did (``JobLease.release_on_store``).
 
         The row written by this transaction stays locked until its commit,
         which is what keeps the runner's rescue off the job meanwhile: the
