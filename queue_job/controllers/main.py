@@ -17,6 +17,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from ..delay import chain, group
 from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
+from ..jobrunner.queries import STATE_IS
 from ..lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
 
 _logger = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 # In the same round trip, it reads the columns Job.load() reads, and tries to
 # take the job's lease: the try is evaluated on the locked row only (above
 # the subquery's row lock, which PostgreSQL never merges into the outer
-# query), so a skipped row never gets its lease taken.
+# query), so a skipped row never gets its lease taken. The row is found by
+# its uuid, not by its state (see STATE_IS).
 # The transaction that marks the job started does not wait for the WAL
 # flush (the job's end, committed durably, flushes it): should PostgreSQL
 # crash before, the job is enqueued again, and its worker's connection is
@@ -43,12 +45,13 @@ LOCK_ENQUEUED_JOB = """
     FROM (
         SELECT id, {columns}
         FROM queue_job
-        WHERE uuid = %s AND state = %s
+        WHERE uuid = %s AND {state_is}%s
         FOR UPDATE SKIP LOCKED
     ) locked
 """.format(
     namespace=JOB_LEASE_NAMESPACE,
     columns=", ".join('"%s"' % name for name in Job._load_field_names),
+    state_is=STATE_IS,
 )
 
 

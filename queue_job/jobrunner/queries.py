@@ -53,6 +53,13 @@ WHERE_STATE_IN = "state = ANY(%s)"
 # Re-read of one job; uses the index on queue_job.uuid.
 WHERE_UUID = "uuid = %s"
 
+# The state of a job found by its uuid is tested as an expression, which no
+# index matches: when the statistics say that few jobs are in that state
+# (most are done), the planner would otherwise scan the index on state, and
+# check every job in that state (and every dead version of one) for the
+# uuid, at each dispatch of a large batch of pending jobs.
+STATE_IS = "state || '' = "
+
 # Dispatch: a job is marked enqueued only if it is still pending, so that a
 # job changed meanwhile (started by another runner, cancelled, done by hand)
 # is never dispatched; RETURNING says which ones may be dispatched. Uses the
@@ -61,7 +68,7 @@ MARK_ENQUEUED = (
     "UPDATE queue_job"
     " SET state = 'enqueued',"
     " date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')"
-    " WHERE uuid = ANY(%s) AND state = 'pending'"
+    " WHERE uuid = ANY(%s) AND " + STATE_IS + "'pending'"
     " RETURNING uuid"
 )
 
@@ -71,7 +78,7 @@ MARK_ENQUEUED = (
 RESET_TO_PENDING = (
     "UPDATE queue_job"
     " SET state = 'pending', date_enqueued = NULL, date_started = NULL"
-    " WHERE uuid = ANY(%s) AND state = 'enqueued'"
+    " WHERE uuid = ANY(%s) AND " + STATE_IS + "'enqueued'"
     " RETURNING uuid"
 )
 
