@@ -127,11 +127,10 @@ class ChannelJob:
     def __repr__(self):
         return "<ChannelJob %s>" % self.uuid
 
-    def __eq__(self, other):
-        return self is other
-
-    def __hash__(self):
-        return id(self)
+    # object's own __eq__ and __hash__: identity, in C (heaps and sets of
+    # jobs compare and hash them several times per dispatch)
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def sorting_key(self):
         return self.eta, self.priority, self.date_created, self.seq
@@ -140,11 +139,23 @@ class ChannelJob:
         return self.priority, self.date_created, self.seq
 
     def __lt__(self, other):
-        if self.eta and not other.eta:
-            return True
-        if not self.eta and other.eta:
+        """Jobs with an eta first, then by ``sorting_key()``."""
+        if self.eta:
+            if not other.eta:
+                return True
+            return (self.eta, self.priority, self.date_created, self.seq) < (
+                other.eta,
+                other.priority,
+                other.date_created,
+                other.seq,
+            )
+        if other.eta:
             return False
-        return self.sorting_key() < other.sorting_key()
+        return (self.priority, self.date_created, self.seq) < (
+            other.priority,
+            other.date_created,
+            other.seq,
+        )
 
 
 class ChannelQueue:
