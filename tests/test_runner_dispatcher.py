@@ -241,6 +241,24 @@ def test_slow_job_is_waited_for_and_dispatch_never_blocks(make_dispatcher, resul
         server.server_close()
 
 
+def test_idle_threads_exit(make_dispatcher, results, monkeypatch):
+    monkeypatch.setattr(dispatcher_module, "IDLE_THREAD_TTL", 0.3)
+    with FakeOdoo() as server:
+        answer_200(server)
+        dispatcher = make_dispatcher(server.port, sessions=False)
+        dispatcher.dispatch("db", "u1")
+        assert collect(results, 1)[0].error is None
+        assert len(dispatcher_threads()) == 1
+        deadline = time.monotonic() + 5
+        while dispatcher_threads():
+            assert time.monotonic() < deadline, "the idle thread did not exit"
+            time.sleep(0.05)
+        # a new request gets a new thread
+        dispatcher.dispatch("db", "u2")
+        assert collect(results, 1)[0].error is None
+        assert server.uuids() == ["u1", "u2"]
+
+
 def test_keep_alive_connections_are_reused(make_dispatcher, results):
     with FakeOdoo(keep_alive=True) as server:
         server.behaviour = "error"

@@ -392,6 +392,7 @@ class HttpDispatcher:
 
     def start(self):
         self._stopped = False
+        self._in_flight = 0
         self._pool = _WorkerPool(THREAD_NAME)
 
     def stop(self, timeout=5):
