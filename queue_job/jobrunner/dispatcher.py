@@ -42,6 +42,7 @@ again, at once).
 Free of Odoo and database imports: results are handed to a callback.
 """
 import base64
+import contextlib
 import logging
 import select
 import socket
@@ -175,10 +176,8 @@ class _Connection:
     def abort(self):
         """Unblock a thread reading or writing this connection (from another
         thread): its call fails or sees the end of the stream."""
-        try:
+        with contextlib.suppress(OSError):  # already closed by the peer
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def request(self, request_bytes, reused):
         """Send a request; return ``(status, keep_alive, headers)``."""
