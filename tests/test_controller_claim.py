@@ -8,8 +8,7 @@ import psycopg2
 from harness.odoo_runtime import postgres_connect_kwargs
 from odoo.addons.queue_job import lease as lease_module
 from odoo.addons.queue_job import sql_store
-from odoo.addons.queue_job.controllers.main import (LOCK_ENQUEUED_JOB,
-                                                    RunJobController)
+from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB, RunJobController
 from odoo.addons.queue_job.job import DONE, ENQUEUED, Job
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, release_job_lease
 from odoo.tests.common import TransactionCase

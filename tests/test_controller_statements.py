@@ -75,8 +75,7 @@ def test_trivial_job_round_trips(odoo, db_name, counting_pool, enqueued_jobs):
     assert [s.split()[0] for s in STATEMENTS[2:]] == ["UPDATE", "UPDATE"]
     assert "'done'" in STATEMENTS[3]
     assert STATEMENTS[3].endswith(
-        "RETURNING pg_advisory_unlock(%s, %s)"
-        % (JOB_LEASE_NAMESPACE, job_id)
+        "RETURNING pg_advisory_unlock(%s, %s)" % (JOB_LEASE_NAMESPACE, job_id)
     )
     assert COUNTS["commits"] == 2
     # the pool's DISCARD ALL: the request's cursor, which also checks the
