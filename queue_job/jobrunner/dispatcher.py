@@ -347,11 +347,6 @@ class _WorkerPool:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    @property
-    def threads(self):
-        with self._ready:
-            return len(self._threads)
-
 
 class HttpDispatcher:
     """Sends runjob requests from a pool of threads (see the module docstring).
