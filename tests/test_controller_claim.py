@@ -1,6 +1,6 @@
 """The runjob claim statement: lock, lease and read of the enqueued job in one
 round trip, loading the same job as Job.load()."""
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import datetime
 from unittest import mock
 
@@ -124,9 +124,11 @@ def _synchronous_commit(cr):
     return cr.fetchone()[0]
 
 
-def test_lease_released_with_the_final_commit(committed_env):
-    """A successful run releases the lease in its done transaction: nothing
-    is left for after it."""
+@contextmanager
+def claimed_job(committed_env):
+    """``(env, controller, lease, job)``: a trivial job claimed by the runjob
+    controller, loaded with its lease held, in a committed environment; the
+    job is deleted afterwards."""
     with committed_env() as env:
         job_ = Job(env["test.queue.job"].testing_method)
         job_.set_enqueued()
@@ -135,56 +137,54 @@ def test_lease_released_with_the_final_commit(committed_env):
         with committed_env() as env:
             controller = RunJobController()
             lease, row = controller._lock_enqueued_job(env, job_.uuid)
-            assert lease.held and _holds_lease(env.cr, lease.job_id)
-            # the started state is committed without waiting for the WAL flush
-            assert _synchronous_commit(env.cr) == "off"
             job_run = controller._load_job(env, row)
             job_run._lease = lease
-            controller._try_perform_job(env, job_run)
-            assert not lease.held
-            assert not _holds_lease(env.cr, lease.job_id)
-            # its end is durable
-            assert _synchronous_commit(env.cr) == "on"
-            env.cr.execute("SELECT state FROM queue_job WHERE id = %s", (lease.job_id,))
-            assert env.cr.fetchone()[0] == DONE
-            with mock.patch.object(lease_module._logger, "warning") as warning:
-                controller._release_job_lease(env, lease)
-            assert warning.call_count == 0
+            yield env, controller, lease, job_run
     finally:
         with committed_env() as env:
             env["queue.job"].browse(job_._db_record_id).unlink()
+
+
+def _job_state(cr, job_id):
+    cr.execute("SELECT state FROM queue_job WHERE id = %s", (job_id,))
+    return cr.fetchone()[0]
+
+
+def test_lease_released_with_the_final_commit(committed_env):
+    """A successful run releases the lease in its done transaction: nothing
+    is left for after it."""
+    with claimed_job(committed_env) as (env, controller, lease, job_run):
+        assert lease.held and _holds_lease(env.cr, lease.job_id)
+        # the started state is committed without waiting for the WAL flush
+        assert _synchronous_commit(env.cr) == "off"
+        controller._try_perform_job(env, job_run)
+        assert not lease.held
+        assert not _holds_lease(env.cr, lease.job_id)
+        # its end is durable
+        assert _synchronous_commit(env.cr) == "on"
+        assert _job_state(env.cr, lease.job_id) == DONE
+        with mock.patch.object(lease_module._logger, "warning") as warning:
+            controller._release_job_lease(env, lease)
+        assert warning.call_count == 0
 
 
 def test_lease_released_when_the_orm_stores_the_end(committed_env):
     """When the final store goes through write() (see queue_job.sql_store),
     the lease is released by a statement of its own, still before the
     commit."""
-    with committed_env() as env:
-        job_ = Job(env["test.queue.job"].testing_method)
-        job_.set_enqueued()
-        job_.store()
-    try:
-        with committed_env() as env:
-            controller = RunJobController()
-            lease, row = controller._lock_enqueued_job(env, job_.uuid)
-            job_run = controller._load_job(env, row)
-            job_run._lease = lease
-            released_in_transaction = []
-            commit = type(env.cr).commit
+    with claimed_job(committed_env) as (env, controller, lease, job_run):
+        released_in_transaction = []
+        commit = type(env.cr).commit
 
-            def checking_commit(cr):
-                released_in_transaction.append(not _holds_lease(cr, lease.job_id))
-                return commit(cr)
+        def checking_commit(cr):
+            released_in_transaction.append(not _holds_lease(cr, lease.job_id))
+            return commit(cr)
 
-            with mock.patch.object(
-                sql_store, "update", return_value=False
-            ), mock.patch.object(type(env.cr), "commit", checking_commit):
-                controller._try_perform_job(env, job_run)
-            # started, then done: only the final commit comes after the release
-            assert released_in_transaction == [False, True]
-            assert not lease.held
-            env.cr.execute("SELECT state FROM queue_job WHERE id = %s", (lease.job_id,))
-            assert env.cr.fetchone()[0] == DONE
-    finally:
-        with committed_env() as env:
-            env["queue.job"].browse(job_._db_record_id).unlink()
+        with mock.patch.object(
+            sql_store, "update", return_value=False
+        ), mock.patch.object(type(env.cr), "commit", checking_commit):
+            controller._try_perform_job(env, job_run)
+        # started, then done: only the final commit comes after the release
+        assert released_in_transaction == [False, True]
+        assert not lease.held
+        assert _job_state(env.cr, lease.job_id) == DONE
