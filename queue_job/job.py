@@ -757,9 +757,13 @@ class Job:
         """The job's lease, if this store is to release it (see
         ``JobLease.release_on_store``): it must be held by ``cr``."""
         lease = self._lease
-        if lease is not None and lease.release_on_store and lease.held:
-            if lease.cr is cr:
-                return lease
+        if (
+            lease is not None
+            and lease.release_on_store
+            and lease.held
+            and lease.cr is cr
+        ):
+            return lease
         return None
 
     @classmethod

@@ -8,11 +8,11 @@ yet held), kept across the job's own commits, and released once the job's
 final state is written: in the transaction that commits it, by the UPDATE
 of the row (``JobLease.release_on_store``) or right after it (the row's lock
 keeps the runner off the row until the commit, see ``RESCUE_DEAD_STARTED``),
-or after the commit of a failure. PostgreSQL
-releases it by itself when the worker's connection dies (process killed,
-``limit_time_real`` reached, server crash): a ``started`` job whose lease is
-free has therefore no live worker, and the job runner puts it back in the
-queue at once, however long jobs may run.
+or after the commit of a failure. PostgreSQL releases it by itself when the
+worker's connection dies (process killed, ``limit_time_real`` reached,
+server crash): a ``started`` job whose lease is free has therefore no live
+worker, and the job runner puts it back in the queue at once, however long
+jobs may run.
 
 The runner of a database holds the *leader* lock of that database on its own
 connection: only the holder dispatches and rescues jobs there, other runners

@@ -141,20 +141,10 @@ class ChannelJob:
     def __lt__(self, other):
         """Jobs with an eta first, then by ``sorting_key()``."""
         if self.eta:
-            if not other.eta:
-                return True
-            return (self.eta, self.priority, self.date_created, self.seq) < (
-                other.eta,
-                other.priority,
-                other.date_created,
-                other.seq,
-            )
-        if other.eta:
-            return False
-        return (self.priority, self.date_created, self.seq) < (
-            other.priority,
-            other.date_created,
-            other.seq,
+            return not other.eta or self.sorting_key() < other.sorting_key()
+        return (
+            not other.eta
+            and self.sorting_key_ignoring_eta() < other.sorting_key_ignoring_eta()
         )
 
 

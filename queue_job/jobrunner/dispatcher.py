@@ -9,9 +9,9 @@ exits after ``IDLE_THREAD_TTL`` seconds without work: no thread per job.
 Threads rather than an event loop because a request is a few system calls
 (connect, send, receive, close), and asyncio's streams cost about 0.35 ms of
 CPU per request on top of them, about as much as the rest of the runner's
-work for a job. Connections are HTTP/1.1 and reused when the server keeps them open (a
-reverse proxy usually does; Odoo 15's own server answers in HTTP/1.0 and
-closes them).
+work for a job. Connections are HTTP/1.1 and reused when the server keeps
+them open (a reverse proxy usually does; Odoo 15's own server answers in
+HTTP/1.0 and closes them).
 
 Timeouts. The request is the job's ticket: while it is alive, the job is in
 Odoo's hands (queued in the listen backlog or running in a worker), so the
@@ -203,11 +203,10 @@ class _Connection:
             raise DispatchError("HTTP response line too long")
         return line
 
-    def _read_exactly(self, size):
-        data = self.reader.read(size)
-        if len(data) < size:
+    def _skip(self, size):
+        """Read and drop ``size`` bytes of the body."""
+        if len(self.reader.read(size)) < size:
             raise DispatchError("connection closed in the response body")
-        return data
 
     @staticmethod
     def _parse_status_line(line):
@@ -259,7 +258,7 @@ class _Connection:
                 raise DispatchError("invalid Content-Length %r" % length) from None
             if length > MAX_BODY_BYTES:
                 return False  # not worth reading: drop the connection
-            self._read_exactly(length)
+            self._skip(length)
             return keep_alive
         # No framing: the body ends when the server closes the connection.
         # Nothing is needed from it.
@@ -280,7 +279,7 @@ class _Connection:
             total += size
             if total > MAX_BODY_BYTES:
                 raise DispatchError("HTTP response body too large")
-            self._read_exactly(size + 2)
+            self._skip(size + 2)
 
 
 class _WorkerPool:
@@ -319,21 +318,28 @@ class _WorkerPool:
     def _work(self):
         while True:
             with self._ready:
-                while not self._calls and not self._stopping:
-                    self._waiting += 1
-                    notified = self._ready.wait(IDLE_THREAD_TTL)
-                    self._waiting -= 1
-                    if not notified and not self._calls:
-                        self._threads.discard(threading.current_thread())
-                        return
-                if self._stopping:
+                call = self._next_call()
+                if call is None:
                     self._threads.discard(threading.current_thread())
                     return
-                function, args = self._calls.popleft()
+            function, args = call
             try:
                 function(*args)
             except Exception:
                 _logger.exception("error in the dispatcher's %s", function.__name__)
+
+    def _next_call(self):
+        """The next queued call, waited for; None when the thread is to exit
+        (stopping, or idle for ``IDLE_THREAD_TTL``). Under ``_ready``."""
+        while not self._calls and not self._stopping:
+            self._waiting += 1
+            notified = self._ready.wait(IDLE_THREAD_TTL)
+            self._waiting -= 1
+            if not notified and not self._calls:
+                return None
+        if self._stopping:
+            return None
+        return self._calls.popleft()
 
     def stop(self, timeout):
         """Drop the queued calls and wait up to ``timeout`` seconds for the
