@@ -44,6 +44,8 @@ import collections
 
 from odoo import fields
 
+from . import chained_commit
+
 # The modules whose create()/write() and mail hooks are known: what they do
 # for the values of a job is void or done here.
 KNOWN_MODULES = frozenset(
@@ -329,6 +331,8 @@ def update(record, vals, returning=None):
     Returns False, having written nothing, when the ORM must write them;
     else True, or with ``returning`` (``(sql, params)`` of an expression
     the UPDATE returns, in the same round trip), a 1-tuple of its value.
+    An UPDATE without ``returning`` nor guard carries the commit that a
+    block of ``chained_commit.commit_with_last_statement()`` asks for.
     Values are converted to columns as ``write()`` does (through the cache
     format), and the written fields are invalidated in the cache.
     """
@@ -361,15 +365,24 @@ def update(record, vals, returning=None):
     statement = 'UPDATE "{}" SET {} WHERE id = %s{}'.format(
         record._table, ", ".join(assignments), guards
     )
+    cr = record.env.cr
     if returning is not None:
         statement += " RETURNING " + returning[0]
         params.extend(returning[1])
-    record.env.cr.execute(statement, params)
-    if not record.env.cr.rowcount:
-        return False
+        commit = None
+    else:
+        # without guards, the row (locked by whoever asks for the commit)
+        # is updated: the row count is not needed
+        commit = None if guards else chained_commit.take(cr)
+    if commit:
+        cr.execute(statement + commit, params)
+    else:
+        cr.execute(statement, params)
+        if not cr.rowcount:
+            return False
     record.env.cache.invalidate(
         [(field, record.ids) for name in vals for field in plan.invalidations[name]]
     )
     if returning is not None:
-        return (record.env.cr.fetchone()[0],)
+        return (cr.fetchone()[0],)
     return True

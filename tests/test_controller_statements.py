@@ -18,10 +18,17 @@ STATEMENTS = []
 
 
 def _counting_connection_class(odoo):
-    """Connections counting queries, sent commits, resets (DISCARD ALL)."""
+    """Connections counting the round trips of their statements: queries,
+    the BEGIN and COMMIT that psycopg2 sends, resets (DISCARD ALL)."""
 
     class CountingCursor(psycopg2.extensions.cursor):
         def execute(self, query, vars=None):
+            connection = self.connection
+            if (
+                connection.status == psycopg2.extensions.STATUS_READY
+                and not connection.autocommit
+            ):
+                COUNTS["begins"] += 1  # psycopg2 sends a BEGIN first
             COUNTS["queries"] += 1
             STATEMENTS.append(" ".join(self.mogrify(query, vars).decode().split()))
             return super().execute(query, vars)
@@ -73,11 +80,16 @@ def test_trivial_job_round_trips(odoo, db_name, counting_pool, enqueued_jobs):
     assert "base_registry_signaling" in STATEMENTS[0]
     assert STATEMENTS[1].startswith("SET LOCAL synchronous_commit TO off; SELECT")
     assert [s.split()[0] for s in STATEMENTS[2:]] == ["UPDATE", "UPDATE"]
+    # started: committed with its UPDATE, which begins the job's transaction
+    assert "'started'" in STATEMENTS[2]
+    assert STATEMENTS[2].endswith("; COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ")
     assert "'done'" in STATEMENTS[3]
     assert STATEMENTS[3].endswith(
         "RETURNING pg_advisory_unlock(%s, %s)" % (JOB_LEASE_NAMESPACE, job_id)
     )
-    assert COUNTS["commits"] == 2
+    # psycopg2's: the BEGIN of the first transaction, the COMMIT of the last
+    assert COUNTS["begins"] == 1
+    assert COUNTS["commits"] == 1
     # the pool's DISCARD ALL: the request's cursor, which also checks the
     # registry (Odoo's own check takes a cursor of its own)
     assert COUNTS["resets"] == 1

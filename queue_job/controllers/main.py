@@ -14,6 +14,7 @@ from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
 from psycopg2 import OperationalError, errorcodes
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
+from ..chained_commit import commit_with_last_statement
 from ..delay import chain, group
 from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
@@ -296,8 +297,8 @@ class RunJobController(http.Controller):
         """
         try:
             job.set_started()
-            job.store()
-            env.cr.commit()
+            with commit_with_last_statement(env.cr):
+                job.store()
             _logger.debug("%s started", job)
             job.perform()
             # Computed fields of the job's changes are part of its execution.

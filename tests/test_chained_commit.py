@@ -1,0 +1,143 @@
+"""The commit sent with the UPDATE that stores a job started."""
+import threading
+from contextlib import contextmanager
+
+import psycopg2.extensions
+import pytest
+from odoo.addons.queue_job import chained_commit
+from odoo.addons.queue_job.chained_commit import commit_with_last_statement
+from odoo.addons.queue_job.job import ENQUEUED, STARTED, Job
+from query_helpers import RecordJobUpdates
+
+
+@pytest.fixture
+def stored_job(committed_env):
+    """An enqueued job of ``test.queue.job``, committed, deleted afterwards;
+    ``stored_job()`` gives its uuid."""
+    with committed_env() as env:
+        job_ = Job(env["test.queue.job"].testing_method)
+        job_.set_enqueued()
+        job_.store()
+    yield job_.uuid
+    with committed_env() as env:
+        env["queue.job"].search([("uuid", "=", job_.uuid)]).unlink()
+
+
+def _committed_state(committed_env, uuid):
+    with committed_env() as env:
+        env.cr.execute("SELECT state FROM queue_job WHERE uuid = %s", (uuid,))
+        return env.cr.fetchone()[0]
+
+
+@contextmanager
+def _locked_job(committed_env, uuid):
+    """The job ``uuid`` loaded in a committed environment, its row locked as
+    the runjob claim locks it."""
+    with committed_env() as env:
+        env.cr.execute("SELECT id FROM queue_job WHERE uuid = %s FOR UPDATE", (uuid,))
+        yield env, Job.load(env, uuid)
+
+
+def test_started_store_commits_and_begins_the_next_transaction(
+    committed_env, stored_job
+):
+    hooks = []
+    with _locked_job(committed_env, stored_job) as (env, job_):
+        cr = env.cr
+        cr.postcommit.add(lambda: hooks.append("postcommit"))
+        cr.prerollback.add(lambda: hooks.append("prerollback"))
+        job_.set_started()
+        with RecordJobUpdates(cr) as updates, commit_with_last_statement(cr):
+            job_.store()
+        assert updates.count == 1
+        assert updates.statements[0].endswith(
+            "; COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ"
+        )
+        assert hooks == ["postcommit"]
+        assert _committed_state(committed_env, stored_job) == STARTED
+        # psycopg2's transaction is the next one, as psycopg2 would begin it
+        assert cr._cnx.status == psycopg2.extensions.STATUS_BEGIN
+        cr.execute("SHOW transaction_isolation")
+        assert cr.fetchone()[0] == "repeatable read"
+        cr.execute("SELECT txid_current_if_assigned()")
+        assert cr.fetchone()[0] is None
+        cr.rollback()
+        # the rollback hook of the committed transaction was dropped
+        assert hooks == ["postcommit"]
+        assert _committed_state(committed_env, stored_job) == STARTED
+        assert Job.load(env, stored_job).state == STARTED
+
+
+def test_nothing_is_committed_when_the_block_raises_first(committed_env, stored_job):
+    with _locked_job(committed_env, stored_job) as (env, job_):
+        job_.set_started()
+        with pytest.raises(ZeroDivisionError):
+            with commit_with_last_statement(env.cr):
+                1 / 0  # noqa: B018 (raises before the store)
+                job_.store()
+        assert chained_commit.take(env.cr) is None
+        env.cr.rollback()
+    assert _committed_state(committed_env, stored_job) == ENQUEUED
+
+
+def test_commit_done_when_the_block_raises_after_the_statement(
+    committed_env, stored_job
+):
+    hooks = []
+    with _locked_job(committed_env, stored_job) as (env, job_):
+        env.cr.postcommit.add(lambda: hooks.append("postcommit"))
+        job_.set_started()
+        with pytest.raises(ZeroDivisionError):
+            with commit_with_last_statement(env.cr):
+                job_.store()
+                1 / 0  # noqa: B018
+        assert hooks == ["postcommit"]
+        env.cr.rollback()
+    assert _committed_state(committed_env, stored_job) == STARTED
+
+
+def test_guarded_update_is_committed_after_it(committed_env, stored_job):
+    """A change of a tracked field goes through write(), which the commit
+    after the block covers."""
+    with _locked_job(committed_env, stored_job) as (env, job_):
+        job_.set_started()
+        job_.exc_message = "tracked"
+        with RecordJobUpdates(env.cr) as updates, commit_with_last_statement(env.cr):
+            job_.store()
+        assert updates.count >= 1
+        assert not any("COMMIT" in statement for statement in updates.statements)
+        assert env.cr._cnx.status == psycopg2.extensions.STATUS_READY
+    assert _committed_state(committed_env, stored_job) == STARTED
+
+
+def test_only_the_first_statement_takes_the_commit(committed_env):
+    with committed_env() as env:
+        env.cr.execute("SELECT 1")
+        with commit_with_last_statement(env.cr):
+            suffix = chained_commit.take(env.cr)
+            assert suffix == "; COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ"
+            assert chained_commit.take(env.cr) is None
+            env.cr.execute("SELECT 1" + suffix)
+        assert chained_commit.take(env.cr) is None
+
+
+def test_no_commit_in_the_statement_outside_a_transaction_or_in_tests(
+    odoo, committed_env
+):
+    with committed_env() as env:
+        # no transaction open yet: psycopg2 sends its own BEGIN first
+        assert chained_commit._suffix(env.cr) is None
+        env.cr.execute("SELECT 1")
+        assert chained_commit._suffix(env.cr) is not None
+        test_cr = odoo.sql_db.TestCursor(env.cr, threading.RLock())
+        try:
+            # a test cursor's commit is a savepoint
+            assert chained_commit._suffix(test_cr) is None
+        finally:
+            test_cr.close()
+        env.cr.rollback()
+        env.cr._cnx.autocommit = True
+        try:
+            assert chained_commit._suffix(env.cr) is None
+        finally:
+            env.cr._cnx.autocommit = False
