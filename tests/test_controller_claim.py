@@ -61,7 +61,7 @@ class TestClaimLoad(TransactionCase):
         self.assertIs(row[-1], True)
         self.env["base"].invalidate_cache()
         with self.assertQueryCount(0):
-            claimed = Job._load_from_db_record(Job._claimed_row(self.env, row[:-1]))
+            claimed = Job._load_from_db_record(Job._claimed_row(self.env, row[:-3]))
         loaded = Job.load(self.env, job_.uuid)
         for name in COMPARED:
             self.assertEqual(getattr(claimed, name), getattr(loaded, name), name)

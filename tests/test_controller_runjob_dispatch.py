@@ -3,7 +3,8 @@
 application and the test database."""
 import pytest
 from odoo.addons.queue_job.controllers import runjob_dispatch
-from odoo.addons.queue_job.job import DONE, FAILED
+from odoo.addons.queue_job.job import DONE, ENQUEUED, FAILED
+from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE
 from werkzeug.test import Client, EnvironBuilder
 
 
@@ -53,18 +54,65 @@ def test_failed_job_rolls_request_back(
     assert "renamed" not in names and "original" in names
 
 
+def _signal_cache_change(registry):
+    """What another process does after changing a cache."""
+    with registry.cursor() as cr:
+        cr.execute("SELECT nextval('base_cache_signaling')")
+        return cr.fetchone()[0]
+
+
 def test_registry_changes_of_other_processes_are_applied(
-    odoo, db_name, client, enqueued_jobs
+    odoo, db_name, client, committed_env, enqueued_jobs
 ):
     registry = odoo.registry(db_name)
-    with registry.cursor() as cr:
-        # what another process does after changing a cache
-        cr.execute("SELECT nextval('base_cache_signaling')")
-        signaled = cr.fetchone()[0]
+    signaled = _signal_cache_change(registry)
     assert registry.cache_sequence != signaled
     uuid = enqueued_jobs("testing_method", 1)
-    client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    response = client.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    assert response.status_code == 200
+    assert response.headers["X-Test-Queue-Job-Runjob"] == "overridden"
     assert odoo.registry(db_name).cache_sequence == signaled
+    assert read_job(committed_env, uuid)[0] == DONE
+
+
+def test_claim_undone_and_left_to_odoo_when_the_registry_changed(
+    odoo, db_name, client, committed_env, enqueued_jobs
+):
+    """The registry is checked with the claim: the job is not run on an
+    outdated registry, its lease and row are free for Odoo's dispatch."""
+    registry = odoo.registry(db_name)
+    uuid = enqueued_jobs("testing_method", 1)
+    signaled = _signal_cache_change(registry)
+    request_environ = environ("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    assert runjob_dispatch.serve_runjob(odoo.http.root, request_environ) is None
+    assert registry.cache_sequence == signaled
+    with committed_env() as env:
+        env.cr.execute(
+            "SELECT state, pg_try_advisory_lock(%s, id) FROM queue_job"
+            " WHERE uuid = %s FOR UPDATE NOWAIT",
+            (JOB_LEASE_NAMESPACE, uuid),
+        )
+        state, lease_free = env.cr.fetchone()
+        assert (state, lease_free) == (ENQUEUED, True)
+        env.cr.execute("SELECT pg_advisory_unlock_all()")
+    request_environ = environ("/queue_job/runjob?db=%s&job_uuid=%s" % (db_name, uuid))
+    response = runjob_dispatch.serve_runjob(odoo.http.root, request_environ)
+    assert response.status_code == 200
+    assert read_job(committed_env, uuid)[0] == DONE
+
+
+def test_requests_dispatched_by_odoo_are_not_checked_again(odoo, db_name):
+    registry = odoo.registry(db_name)
+    current = (registry.registry_sequence, registry.cache_sequence)
+    outdated = (registry.registry_sequence, registry.cache_sequence - 1)
+    httprequest = odoo.http.HTTPRequest(environ("/"))
+    httprequest.session = odoo.http.root.session_store.new()
+    with odoo.http.HttpRequest(httprequest) as request:
+        runjob_dispatch.check_claimed_registry(outdated)
+        request._queue_job_registry_to_check = registry
+        with pytest.raises(runjob_dispatch.RegistryChanged):
+            runjob_dispatch.check_claimed_registry(outdated)
+        runjob_dispatch.check_claimed_registry(current)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
 from ..jobrunner.queries import STATE_IS
 from ..lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
+from .runjob_dispatch import SIGNALING_COLUMNS, RegistryChanged, check_claimed_registry
 
 _logger = logging.getLogger(__name__)
 
@@ -40,9 +41,11 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 # flush (the job's end, committed durably, flushes it): should PostgreSQL
 # crash before, the job is enqueued again, and its worker's connection is
 # gone with its lease, which is what the runner's rescue expects.
+# The registry's signaling sequences come last but one, for the check of a
+# request that Odoo did not dispatch (see check_claimed_registry).
 LOCK_ENQUEUED_JOB = """
     SET LOCAL synchronous_commit TO off;
-    SELECT locked.*, pg_try_advisory_lock({namespace}, locked.id)
+    SELECT locked.*, {signaling}, pg_try_advisory_lock({namespace}, locked.id)
     FROM (
         SELECT id, {columns}
         FROM queue_job
@@ -50,6 +53,7 @@ LOCK_ENQUEUED_JOB = """
         FOR UPDATE SKIP LOCKED
     ) locked
 """.format(
+    signaling=SIGNALING_COLUMNS,
     namespace=JOB_LEASE_NAMESPACE,
     columns=", ".join('"%s"' % name for name in Job._load_field_names),
     state_is=STATE_IS,
@@ -211,6 +215,10 @@ class RunJobController(http.Controller):
         sees it started without its lease; it must be released (see
         :meth:`_release_job_lease`). The row read with the lock is what
         :meth:`_load_job` loads the job from.
+
+        Raises ``RegistryChanged``, the claim undone, when the request was
+        not dispatched by Odoo and another process changed the registry (see
+        ``runjob_dispatch.check_claimed_registry``).
         """
         try:
             env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
@@ -223,6 +231,15 @@ class RunJobController(http.Controller):
             self._log_not_enqueued(env, job_uuid)
             return None
         job_id, leased = locked[0], locked[-1]
+        lease = JobLease(env.cr, job_id)
+        try:
+            check_claimed_registry(tuple(locked[-3:-1]))
+        except RegistryChanged:
+            if leased:
+                self._release_job_lease(env, lease)
+            else:
+                env.cr.rollback()
+            raise
         if not leased and not acquire_job_lease(env.cr, job_id):
             env.cr.rollback()
             _logger.warning(
@@ -231,7 +248,7 @@ class RunJobController(http.Controller):
                 job_uuid,
             )
             return None
-        return JobLease(env.cr, job_id), Job._claimed_row(env, locked[:-1])
+        return lease, Job._claimed_row(env, locked[:-3])
 
     def _release_job_lease(self, env, lease):
         """Release ``lease`` unless the job's final commit did.

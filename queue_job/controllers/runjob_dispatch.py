@@ -17,7 +17,8 @@ its cursor, and errors end as Odoo's would (re-raised to the WSGI server:
 an error 500). What is left out: the session store (the request gets a new
 session bound to the database, as the runner's session is), static files,
 and the hooks of ``ir.http._dispatch()``, which no anonymous route called by
-a program needs.
+a program needs. The registry is checked with the job's claim (see
+:func:`check_claimed_registry`).
 
 Anything else goes through Odoo's dispatch: other methods and paths, a
 database this process has not loaded yet (its first request loads it), and
@@ -62,32 +63,41 @@ def runjob_endpoint(registry, environ):
     return endpoint
 
 
-# what Registry.check_signaling() compares with the registry's
-SIGNALING_SEQUENCES = """
-    SELECT base_registry_signaling.last_value, base_cache_signaling.last_value
-    FROM base_registry_signaling, base_cache_signaling
-"""
+# The signaling sequences that Registry.check_signaling() compares with the
+# registry's, as columns of a query: the runjob controller reads them with
+# the job's claim (see check_claimed_registry).
+SIGNALING_COLUMNS = (
+    "(SELECT last_value FROM base_registry_signaling),"
+    " (SELECT last_value FROM base_cache_signaling)"
+)
 
 
-def checked_registry(registry, cr):
-    """``registry``, or its replacement if another process changed it.
+class RegistryChanged(Exception):
+    """Another process changed the registry of a request served here."""
 
-    Odoo's ``Registry.check_signaling()`` reads the signaling sequences on
-    a cursor of its own: a transaction and a pool reset for each request.
-    They are read here on ``cr``, the request's cursor, and Odoo's check
-    runs only when they moved (or when this registry has changes to
-    signal, which the check clears).
+
+def check_claimed_registry(sequences):
+    """Raise RegistryChanged if the registry of the current request,
+    served here, is outdated: ``sequences`` are the signaling sequences
+    read with the job's claim.
+
+    Odoo checks the registry at the start of each request, which costs a
+    transaction on a cursor of its own. A request served here checks it
+    with its first statement, the claim of the job, read on the request's
+    cursor in the same round trip; the claim is then undone and the request
+    goes through Odoo's dispatch, which reloads the registry or clears its
+    caches. Requests that Odoo dispatched are not checked again.
     """
-    if registry.in_test_mode():
-        return registry
-    cr.execute(SIGNALING_SEQUENCES)
-    sequences = cr.fetchone()
-    if registry.cache_invalidated or sequences != (
+    request = http.request
+    # (an unbound proxy, outside of a request, is false)
+    registry = (
+        getattr(request, "_queue_job_registry_to_check", None) if request else None
+    )
+    if registry is not None and sequences != (
         registry.registry_sequence,
         registry.cache_sequence,
     ):
-        return registry.check_signaling()
-    return registry
+        raise RegistryChanged()
 
 
 def serve_runjob(root, environ):
@@ -113,17 +123,28 @@ def serve_runjob(root, environ):
     root.setup_lang(httprequest)
     request = http.HttpRequest(httprequest)
     with request:
-        registry = checked_registry(registry, request.cr)
+        if registry.cache_invalidated:
+            # left over from the server's parent process: Odoo's check clears it
+            registry = registry.check_signaling()
+        elif not registry.in_test_mode():
+            request._queue_job_registry_to_check = registry
         # the routing map is built within a request
         endpoint = runjob_endpoint(registry, environ)
         if endpoint is None:
             return None
         request.set_handler(endpoint, {}, "none")
+        outdated = False
         try:
             result = request.dispatch()
+        except RegistryChanged:
+            # the claim was undone
+            outdated = True
         except Exception as exc:
             # prevents the commit; re-raises anything but an HTTP error
             result = request._handle_exception(exc)
+    if outdated:
+        registry.check_signaling()
+        return None
     if isinstance(result, (bytes, str)):
         return http.Response(result, mimetype="text/html")
     return result
