@@ -19,6 +19,7 @@ from odoo.tools import mute_logger
 from psycopg2 import IntegrityError, errorcodes
 
 from . import pending_inserts, sql_store
+from .claimed_row import ClaimedRow
 from .exception import FailedJobError, JobError, NoSuchJobError, RetryableJobError
 from .fields import JobEncoder
 
@@ -153,29 +154,6 @@ def _short_repr(value, limit=200):
     return text
 
 
-class _ClaimedRow:
-    """Columns of a ``queue_job`` row, read as attributes of its record.
-
-    Each value is converted as the ORM converts what it reads (to the cache
-    format, then to the record format), without the cache and prefetching
-    of a record: a job is loaded from a few fields read once each.
-    """
-
-    __slots__ = ("_record", "_values", "env", "id")
-
-    def __init__(self, record, values):
-        self._record = record
-        self._values = values
-        self.env = record.env
-        self.id = record.id
-
-    def __getattr__(self, name):
-        record = self._record
-        field = record._fields[name]
-        value = field.convert_to_cache(self._values[name], record, validate=False)
-        return field.convert_to_record(value, record)
-
-
 @functools.total_ordering
 class Job:
     """A job: a method of a recordset to run later, with its arguments.
@@ -250,8 +228,11 @@ class Job:
         read by the caller in the current transaction. Loading the job from
         it reads nothing more, and spares the ORM cache.
         """
-        record = env["queue.job"].sudo().browse(row[0])
-        return _ClaimedRow(record, dict(zip(cls._load_field_names, row[1:])))
+        model = env["queue.job"]
+        if not env.su:
+            model = model.sudo()
+        record = model.browse(row[0])
+        return ClaimedRow(record, dict(zip(cls._load_field_names, row[1:])))
 
     @classmethod
     def _load_from_db_record(cls, job_db_record):

@@ -6,6 +6,7 @@ from unittest import mock
 
 import psycopg2
 from harness.odoo_runtime import postgres_connect_kwargs
+from odoo.addons.queue_job import claimed_row
 from odoo.addons.queue_job import lease as lease_module
 from odoo.addons.queue_job import sql_store
 from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB, RunJobController
@@ -71,6 +72,35 @@ class TestClaimLoad(TransactionCase):
         )
         self.assertTrue(claimed._has_dependents())
         self.assertFalse(child._generated_job._has_dependents())
+
+    def test_plain_conversions_are_the_orm_ones(self):
+        """What ClaimedRow makes of the values of plain columns is what the
+        ORM makes of them when it reads a record."""
+        record = self.env["queue.job"].sudo()
+        samples = {
+            "char": [None, "", "abc"],
+            "text": [None, "", "line\nline"],
+            "selection": [None, "", "started"],
+            "datetime": [None, datetime(2024, 1, 2, 3, 4, 5, 678)],
+            "integer": [None, 0, 7],
+            "float": [None, 0.0, 1.5],
+        }
+        converted = set()
+        for name, field in record._fields.items():
+            converter = claimed_row.plain_converter(field)
+            if converter is None:
+                continue
+            converted.add(field.type)
+            for value in samples[field.type]:
+                expected = field.convert_to_record(
+                    field.convert_to_cache(value, record, validate=False), record
+                )
+                self.assertEqual(converter(value), expected, (name, value))
+                self.assertIs(type(converter(value)), type(expected), (name, value))
+        self.assertEqual(converted, set(samples))
+        # records, arguments and the company go through the ORM's conversions
+        for name in ("records", "args", "kwargs", "company_id", "dependencies"):
+            self.assertIsNone(claimed_row.plain_converter(record._fields[name]))
 
 
 def test_skipped_row_gets_no_lease(odoo, db_name, committed_env):

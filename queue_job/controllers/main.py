@@ -174,7 +174,7 @@ class RunJobController(http.Controller):
                 job_uuid,
             )
             return None
-        request = http.request
+        request = http.request._get_current_object()
         if request.db and request.db != db:
             _logger.warning(
                 "runjob asked to run job %s of database %r on a request bound to"
@@ -195,7 +195,8 @@ class RunJobController(http.Controller):
                 )
                 return None
             request.session.db = db
-        env = request.env(user=SUPERUSER_ID)
+        # (what request.env(user=SUPERUSER_ID) gives, without request.env)
+        env = api.Environment(request.cr, SUPERUSER_ID, request.context)
         if "queue.job" not in env.registry:
             _logger.warning(
                 "runjob asked to run job %s of database %r, where queue_job is not"
