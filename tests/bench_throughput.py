@@ -107,18 +107,24 @@ class CpuProbe:
                 roles["http"] += cpu
             else:
                 roles["odoo_other"] += cpu
-        # Backends that exited are accounted in the postmaster's cutime.
-        roles["postgresql"] = proc_cpu_seconds(self.postmaster_pid, children=True)
-        for pid in proc_children(self.postmaster_pid):
-            try:
-                roles["postgresql"] += proc_cpu_seconds(pid)
-            except OSError:
-                continue
+        roles["postgresql"] = postgresql_cpu_seconds(self.postmaster_pid)
         return roles
 
     @staticmethod
     def delta(before, after):
         return {key: after[key] - before[key] for key in before}
+
+
+def postgresql_cpu_seconds(postmaster_pid):
+    """CPU seconds of PostgreSQL's processes, including the backends that
+    exited (accounted in the postmaster's reaped-children counters)."""
+    total = proc_cpu_seconds(postmaster_pid, children=True)
+    for pid in proc_children(postmaster_pid):
+        try:
+            total += proc_cpu_seconds(pid)
+        except OSError:
+            continue
+    return total
 
 
 def pg_counters(conn, db):

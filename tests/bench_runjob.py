@@ -1,0 +1,138 @@
+"""Benchmark: the CPU of a runjob request in the worker, without HTTP server.
+
+Not part of the test run (pytest collects ``test_*.py`` only). It creates a
+scratch database, stores N trivial jobs marked enqueued (what the runner
+does), then runs each by a ``GET /queue_job/runjob`` through Odoo's WSGI
+application in this process, and prints the CPU per job of this process and
+of PostgreSQL (all its processes: run it on a quiet machine), and the wall
+time per job.
+
+Without the prefork server, the runner and the network, and with the
+jobs run one after the other, the figures move much less with the machine
+than those of ``bench_throughput.py``: this is the one to compare two
+versions of the worker's code with, alternating runs::
+
+    python tests/bench_runjob.py [--jobs 2000] [--rounds 3] [--keep-db]
+
+(with the Python of an Odoo 15.0 installation).
+"""
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_throughput  # noqa: E402
+from harness import database, odoo_runtime  # noqa: E402
+
+WARM_UP_JOBS = 100
+
+
+def runjob_environ(db, uuid):
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/queue_job/runjob",
+        "QUERY_STRING": "db=%s&job_uuid=%s" % (db, uuid),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8069",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8069",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def enqueued_jobs(odoo, db, count):
+    """Store ``count`` trivial jobs, marked enqueued; return their uuids."""
+    with odoo.registry(db).cursor() as cr:
+        cr.execute("DELETE FROM queue_job")
+        model = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})["test.queue.job"]
+        uuids = [model.with_delay().testing_method(i, k=2).uuid for i in range(count)]
+        cr.flush()
+        cr.execute("UPDATE queue_job SET state = 'enqueued'")
+    return uuids
+
+
+def run_jobs(odoo, db, uuids):
+    def start_response(status, headers, exc_info=None):
+        if not status.startswith("200"):
+            raise RuntimeError("runjob answered %s" % status)
+
+    for uuid in uuids:
+        b"".join(odoo.http.root(runjob_environ(db, uuid), start_response))
+
+
+def measure(odoo, db, postmaster, count):
+    """CPU ms per job of this process and of PostgreSQL, wall ms per job."""
+    uuids = enqueued_jobs(odoo, db, WARM_UP_JOBS + count)
+    run_jobs(odoo, db, uuids[:WARM_UP_JOBS])
+    pg_before = bench_throughput.postgresql_cpu_seconds(postmaster)
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    run_jobs(odoo, db, uuids[WARM_UP_JOBS:])
+    cpu = time.process_time() - cpu_before
+    wall = time.perf_counter() - wall_before
+    pg = bench_throughput.postgresql_cpu_seconds(postmaster) - pg_before
+    with odoo.registry(db).cursor() as cr:
+        cr.execute("SELECT count(*) FROM queue_job WHERE state != 'done'")
+        if cr.fetchone()[0]:
+            raise RuntimeError("some jobs are not done")
+    return cpu * 1000 / count, pg * 1000 / count, wall * 1000 / count
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+
+    odoo = odoo_runtime.import_odoo()
+    addons_path = odoo_runtime.odoo_addons_paths(odoo)
+    db = database.unique_db_name("qjbenchrunjob")
+    odoo.tools.config.parse_config(
+        [
+            "--addons-path=%s" % ",".join(addons_path),
+            "--database=%s" % db,
+            "--log-level=warn",
+            "--load=base,web,queue_job",
+        ]
+    )
+    odoo_runtime.check_postgresql(odoo)
+    print("creating database %s ..." % db, flush=True)
+    database.create_database(odoo, db, addons_path, database.BENCHMARK_MODULES)
+    import psycopg2
+
+    try:
+        odoo.service.server.load_server_wide_modules()
+        with psycopg2.connect(
+            **odoo_runtime.postgres_connect_kwargs(odoo, "postgres")
+        ) as admin:
+            postmaster = bench_throughput.postmaster_pid(admin)
+        print(
+            "runjob through Odoo's WSGI application, %d trivial jobs per round"
+            % args.jobs
+        )
+        for round_number in range(1, args.rounds + 1):
+            worker, pg, wall = measure(odoo, db, postmaster, args.jobs)
+            print(
+                "round %d: CPU %.2f ms per job (worker %.2f, PostgreSQL %.2f),"
+                " wall %.2f ms" % (round_number, worker + pg, worker, pg, wall),
+                flush=True,
+            )
+    finally:
+        if not args.keep_db:
+            odoo.sql_db.close_db(db)
+            database.drop_database(odoo, db)
+
+
+if __name__ == "__main__":
+    main()
