@@ -75,8 +75,8 @@ def _suffix(cr):
 def commit_with_last_statement(cr):
     """Commit the transaction of ``cr`` at the end of the block.
 
-    A statement of the block that takes the commit (:func:`take`) carries
-    it: it must be the last statement of the transaction. Otherwise the
+    A statement of the block sent by :func:`execute` carries it: it must
+    be the last statement of the transaction. Otherwise the
     block ends with ``cr.commit()``. Nothing is committed when the block
     raises before the statement was sent.
     """
@@ -94,16 +94,23 @@ def commit_with_last_statement(cr):
         cr.commit()  # pylint: disable=invalid-commit
 
 
-def take(cr):
-    """The text to append to the next statement of ``cr`` so that it
-    commits its transaction, or None when no block of
-    :func:`commit_with_last_statement` asks for it. The caller must send
-    the statement, and must not need its result (nor its row count)."""
+def execute(cr, statement, params):
+    """Execute ``statement`` on ``cr``, carrying the commit that a block of
+    :func:`commit_with_last_statement` asks for, if any; return whether it
+    did. When it did, the statement's result and row count are lost: the
+    caller must not need them.
+
+    The commit counts as done only once the query string ran: when the
+    statement fails, PostgreSQL runs nothing after it, and the transaction
+    is left for the caller to roll back.
+    """
     commit = _pending.get(cr)
     if commit is None or commit.sent:
-        return None
+        cr.execute(statement, params)
+        return False
+    cr.execute(statement + commit.suffix, params)
     commit.sent = True
-    return commit.suffix
+    return True
 
 
 def _committed(cr):

@@ -369,17 +369,15 @@ def update(record, vals, returning=None):
     if returning is not None:
         statement += " RETURNING " + returning[0]
         params.extend(returning[1])
-        commit = None
-    else:
-        # without guards, the row (locked by whoever asks for the commit)
-        # is updated: the row count is not needed
-        commit = None if guards else chained_commit.take(cr)
-    if commit:
-        cr.execute(statement + commit, params)
-    else:
+    if returning is not None or guards:
         cr.execute(statement, params)
-        if not cr.rowcount:
-            return False
+        written = cr.rowcount
+    else:
+        # may carry a commit (and lose the row count): without guard, the
+        # row, which whoever asks for the commit has locked, is updated
+        written = chained_commit.execute(cr, statement, params) or cr.rowcount
+    if not written:
+        return False
     record.env.cache.invalidate(
         [(field, record.ids) for name in vals for field in plan.invalidations[name]]
     )

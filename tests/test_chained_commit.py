@@ -2,12 +2,14 @@
 import threading
 from contextlib import contextmanager
 
+import psycopg2.errors
 import psycopg2.extensions
 import pytest
 from odoo.addons.queue_job import chained_commit
 from odoo.addons.queue_job.chained_commit import commit_with_last_statement
 from odoo.addons.queue_job.job import ENQUEUED, STARTED, Job
-from query_helpers import RecordJobUpdates
+from odoo.tools import mute_logger
+from query_helpers import RecordJobUpdates, RecordStatements
 
 
 @pytest.fixture
@@ -75,7 +77,6 @@ def test_nothing_is_committed_when_the_block_raises_first(committed_env, stored_
             with commit_with_last_statement(env.cr):
                 1 / 0  # noqa: B018 (raises before the store)
                 job_.store()
-        assert chained_commit.take(env.cr) is None
         env.cr.rollback()
     assert _committed_state(committed_env, stored_job) == ENQUEUED
 
@@ -110,15 +111,38 @@ def test_guarded_update_is_committed_after_it(committed_env, stored_job):
     assert _committed_state(committed_env, stored_job) == STARTED
 
 
-def test_only_the_first_statement_takes_the_commit(committed_env):
+def test_only_the_first_statement_carries_the_commit(committed_env):
     with committed_env() as env:
         env.cr.execute("SELECT 1")
-        with commit_with_last_statement(env.cr):
-            suffix = chained_commit.take(env.cr)
-            assert suffix == "; COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ"
-            assert chained_commit.take(env.cr) is None
-            env.cr.execute("SELECT 1" + suffix)
-        assert chained_commit.take(env.cr) is None
+        with RecordStatements(env.cr, "SELECT") as statements:
+            with commit_with_last_statement(env.cr):
+                assert chained_commit.execute(env.cr, "SELECT %s", (1,))
+                assert not chained_commit.execute(env.cr, "SELECT %s", (2,))
+            assert not chained_commit.execute(env.cr, "SELECT %s", (3,))
+        assert statements.statements == [
+            "SELECT %s; COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ",
+            "SELECT %s",
+            "SELECT %s",
+        ]
+
+
+def test_failed_statement_commits_nothing(committed_env, stored_job):
+    """PostgreSQL runs nothing after a failed statement of the string: the
+    transaction is to be rolled back, its hooks are not the commit's."""
+    hooks = []
+    with _locked_job(committed_env, stored_job) as (env, job_):
+        cr = env.cr
+        cr.postcommit.add(lambda: hooks.append("postcommit"))
+        cr.postrollback.add(lambda: hooks.append("postrollback"))
+        job_.set_started()
+        job_.store()
+        with pytest.raises(psycopg2.errors.DivisionByZero):
+            with mute_logger("odoo.sql_db"), commit_with_last_statement(cr):
+                chained_commit.execute(cr, "SELECT 1 / 0", ())
+        assert hooks == []
+        cr.rollback()
+        assert hooks == ["postrollback"]
+    assert _committed_state(committed_env, stored_job) == ENQUEUED
 
 
 def test_no_commit_in_the_statement_outside_a_transaction_or_in_tests(
