@@ -76,13 +76,15 @@ def commit_with_last_statement(cr):
     """Commit the transaction of ``cr`` at the end of the block.
 
     A statement of the block sent by :func:`execute` carries it: it must
-    be the last statement of the transaction. Otherwise the
-    block ends with ``cr.commit()``. Nothing is committed when the block
-    raises before the statement was sent.
+    be the last statement of the transaction. Otherwise the block ends with
+    ``cr.commit()``. Nothing is committed when the block raises before the
+    statement ran.
     """
     cr.flush()
     suffix = _suffix(cr)
-    commit = _pending[cr] = _Commit(suffix) if suffix else None
+    commit = None
+    if suffix:
+        commit = _pending[cr] = _Commit(suffix)
     try:
         yield
     finally:
