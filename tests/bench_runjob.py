@@ -8,9 +8,10 @@ of PostgreSQL (all its processes: run it on a quiet machine), and the wall
 time per job.
 
 Without the prefork server, the runner and the network, and with the
-jobs run one after the other, the figures move much less with the machine
-than those of ``bench_throughput.py``: this is the one to compare two
-versions of the worker's code with, alternating runs::
+jobs run one after the other, its rounds agree within a few percent, where
+those of ``bench_throughput.py`` can differ by a quarter. The machine's
+speed still moves both from one run to the next: compare two versions of
+the worker's code with this one, in alternating runs::
 
     python tests/bench_runjob.py [--jobs 2000] [--rounds 3] [--keep-db]
 
