@@ -18,7 +18,6 @@ the worker's code with this one, in alternating runs::
 (with the Python of an Odoo 15.0 installation).
 """
 import argparse
-import io
 import sys
 import time
 from pathlib import Path
@@ -27,49 +26,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_throughput  # noqa: E402
 from harness import database, odoo_runtime  # noqa: E402
+from werkzeug.test import EnvironBuilder  # noqa: E402
 
 WARM_UP_JOBS = 100
 
 
-def runjob_environ(db, uuid):
-    return {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/queue_job/runjob",
-        "QUERY_STRING": "db=%s&job_uuid=%s" % (db, uuid),
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8069",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1:8069",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
-
-
 def enqueued_jobs(odoo, db, count):
-    """Store ``count`` trivial jobs, marked enqueued; return their uuids."""
+    """Store ``count`` trivial jobs, marked enqueued (what the runner does);
+    return their uuids."""
     with odoo.registry(db).cursor() as cr:
         cr.execute("DELETE FROM queue_job")
-        model = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})["test.queue.job"]
-        uuids = [model.with_delay().testing_method(i, k=2).uuid for i in range(count)]
-        cr.flush()
-        cr.execute("UPDATE queue_job SET state = 'enqueued'")
-    return uuids
+    bench_throughput.enqueue(odoo, db, count)
+    with odoo.registry(db).cursor() as cr:
+        cr.execute("UPDATE queue_job SET state = 'enqueued' RETURNING uuid")
+        return [uuid for (uuid,) in cr.fetchall()]
 
 
 def run_jobs(odoo, db, uuids):
+    """Run the jobs by runjob requests (their environ built beforehand)."""
+
     def start_response(status, headers, exc_info=None):
         if not status.startswith("200"):
             raise RuntimeError("runjob answered %s" % status)
 
-    for uuid in uuids:
-        b"".join(odoo.http.root(runjob_environ(db, uuid), start_response))
+    environs = [
+        EnvironBuilder(
+            path="/queue_job/runjob", query_string={"db": db, "job_uuid": uuid}
+        ).get_environ()
+        for uuid in uuids
+    ]
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    for environ in environs:
+        b"".join(odoo.http.root(environ, start_response))
+    return time.process_time() - cpu_before, time.perf_counter() - wall_before
 
 
 def measure(odoo, db, postmaster, count):
@@ -77,10 +66,7 @@ def measure(odoo, db, postmaster, count):
     uuids = enqueued_jobs(odoo, db, WARM_UP_JOBS + count)
     run_jobs(odoo, db, uuids[:WARM_UP_JOBS])
     pg_before = bench_throughput.postgresql_cpu_seconds(postmaster)
-    cpu_before, wall_before = time.process_time(), time.perf_counter()
-    run_jobs(odoo, db, uuids[WARM_UP_JOBS:])
-    cpu = time.process_time() - cpu_before
-    wall = time.perf_counter() - wall_before
+    cpu, wall = run_jobs(odoo, db, uuids[WARM_UP_JOBS:])
     pg = bench_throughput.postgresql_cpu_seconds(postmaster) - pg_before
     with odoo.registry(db).cursor() as cr:
         cr.execute("SELECT count(*) FROM queue_job WHERE state != 'done'")
@@ -96,20 +82,9 @@ def main():
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    odoo = odoo_runtime.import_odoo()
-    addons_path = odoo_runtime.odoo_addons_paths(odoo)
-    db = database.unique_db_name("qjbenchrunjob")
-    odoo.tools.config.parse_config(
-        [
-            "--addons-path=%s" % ",".join(addons_path),
-            "--database=%s" % db,
-            "--log-level=warn",
-            "--load=base,web,queue_job",
-        ]
+    odoo, _addons_path, db = bench_throughput.create_scratch_database(
+        "qjbenchrunjob", ["--load=base,web,queue_job"]
     )
-    odoo_runtime.check_postgresql(odoo)
-    print("creating database %s ..." % db, flush=True)
-    database.create_database(odoo, db, addons_path, database.BENCHMARK_MODULES)
     import psycopg2
 
     try:

@@ -455,6 +455,26 @@ def run_enqueue(odoo, db, job_conn, count):
     return {"with_delay_ms": one_by_one, "bulk_ms": bulk}
 
 
+def create_scratch_database(prefix, options=()):
+    """``(odoo, addons_path, db)``: Odoo configured for a new database named
+    after ``prefix``, created with the benchmark's modules."""
+    odoo = odoo_runtime.import_odoo()
+    addons_path = odoo_runtime.odoo_addons_paths(odoo)
+    db = database.unique_db_name(prefix)
+    odoo.tools.config.parse_config(
+        [
+            "--addons-path=%s" % ",".join(addons_path),
+            "--database=%s" % db,
+            "--log-level=warn",
+            *options,
+        ]
+    )
+    odoo_runtime.check_postgresql(odoo)
+    print("creating database %s ..." % db, flush=True)
+    database.create_database(odoo, db, addons_path, database.BENCHMARK_MODULES)
+    return odoo, addons_path, db
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
@@ -476,19 +496,7 @@ def main():
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    odoo = odoo_runtime.import_odoo()
-    addons_path = odoo_runtime.odoo_addons_paths(odoo)
-    db = database.unique_db_name("qjbench")
-    odoo.tools.config.parse_config(
-        [
-            "--addons-path=%s" % ",".join(addons_path),
-            "--database=%s" % db,
-            "--log-level=warn",
-        ]
-    )
-    odoo_runtime.check_postgresql(odoo)
-    print("creating database %s ..." % db, flush=True)
-    database.create_database(odoo, db, addons_path, database.BENCHMARK_MODULES)
+    odoo, addons_path, db = create_scratch_database("qjbench")
     import psycopg2
 
     admin = psycopg2.connect(**odoo_runtime.postgres_connect_kwargs(odoo, "postgres"))

@@ -1,4 +1,5 @@
 """The commit sent with the UPDATE that stores a job started."""
+import functools
 import threading
 from contextlib import contextmanager
 
@@ -40,14 +41,21 @@ def _locked_job(committed_env, uuid):
         yield env, Job.load(env, uuid)
 
 
+def _recorded_hooks(cr, *kinds):
+    """The list where the hooks of ``cr`` named ``kinds`` (``"postcommit"``,
+    ...) each append their name when they run."""
+    ran = []
+    for kind in kinds:
+        getattr(cr, kind).add(functools.partial(ran.append, kind))
+    return ran
+
+
 def test_started_store_commits_and_begins_the_next_transaction(
     committed_env, stored_job
 ):
-    hooks = []
     with _locked_job(committed_env, stored_job) as (env, job_):
         cr = env.cr
-        cr.postcommit.add(lambda: hooks.append("postcommit"))
-        cr.prerollback.add(lambda: hooks.append("prerollback"))
+        hooks = _recorded_hooks(cr, "postcommit", "prerollback")
         job_.set_started()
         with RecordJobUpdates(cr) as updates, commit_with_last_statement(cr):
             job_.store()
@@ -84,9 +92,8 @@ def test_nothing_is_committed_when_the_block_raises_first(committed_env, stored_
 def test_commit_done_when_the_block_raises_after_the_statement(
     committed_env, stored_job
 ):
-    hooks = []
     with _locked_job(committed_env, stored_job) as (env, job_):
-        env.cr.postcommit.add(lambda: hooks.append("postcommit"))
+        hooks = _recorded_hooks(env.cr, "postcommit")
         job_.set_started()
         with pytest.raises(ZeroDivisionError):
             with commit_with_last_statement(env.cr):
@@ -129,11 +136,9 @@ def test_only_the_first_statement_carries_the_commit(committed_env):
 def test_failed_statement_commits_nothing(committed_env, stored_job):
     """PostgreSQL runs nothing after a failed statement of the string: the
     transaction is to be rolled back, its hooks are not the commit's."""
-    hooks = []
     with _locked_job(committed_env, stored_job) as (env, job_):
         cr = env.cr
-        cr.postcommit.add(lambda: hooks.append("postcommit"))
-        cr.postrollback.add(lambda: hooks.append("postrollback"))
+        hooks = _recorded_hooks(cr, "postcommit", "postrollback")
         job_.set_started()
         job_.store()
         with pytest.raises(psycopg2.errors.DivisionByZero):
