@@ -4,8 +4,9 @@ Not part of the test run (pytest collects ``test_*.py`` only). It creates a
 scratch database, stores N trivial jobs marked enqueued (what the runner
 does), then runs each by a ``GET /queue_job/runjob`` through Odoo's WSGI
 application in this process, and prints the CPU per job of this process and
-of PostgreSQL (all its processes: run it on a quiet machine), and the wall
-time per job.
+of PostgreSQL (all its processes: run it on a quiet machine), the wall
+time per job, and the machine's speed during the round (see
+``bench_host.py``).
 
 Without the prefork server, the runner and the network, and with the
 jobs run one after the other, its rounds agree within a few percent, where
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_host  # noqa: E402
 import bench_throughput  # noqa: E402
 from harness import database, odoo_runtime  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
@@ -62,17 +64,20 @@ def run_jobs(odoo, db, uuids):
 
 
 def measure(odoo, db, postmaster, count):
-    """CPU ms per job of this process and of PostgreSQL, wall ms per job."""
+    """CPU ms per job of this process and of PostgreSQL, wall ms per job,
+    and the machine's speed (see ``bench_host.HostMeter``)."""
     uuids = enqueued_jobs(odoo, db, WARM_UP_JOBS + count)
     run_jobs(odoo, db, uuids[:WARM_UP_JOBS])
+    host = bench_host.HostMeter(count).start()
     pg_before = bench_throughput.postgresql_cpu_seconds(postmaster)
     cpu, wall = run_jobs(odoo, db, uuids[WARM_UP_JOBS:])
     pg = bench_throughput.postgresql_cpu_seconds(postmaster) - pg_before
+    host = host.stop()
     with odoo.registry(db).cursor() as cr:
         cr.execute("SELECT count(*) FROM queue_job WHERE state != 'done'")
         if cr.fetchone()[0]:
             raise RuntimeError("some jobs are not done")
-    return cpu * 1000 / count, pg * 1000 / count, wall * 1000 / count
+    return cpu * 1000 / count, pg * 1000 / count, wall * 1000 / count, host
 
 
 def main():
@@ -98,10 +103,18 @@ def main():
             % args.jobs
         )
         for round_number in range(1, args.rounds + 1):
-            worker, pg, wall = measure(odoo, db, postmaster, args.jobs)
+            worker, pg, wall, host = measure(odoo, db, postmaster, args.jobs)
             print(
                 "round %d: CPU %.2f ms per job (worker %.2f, PostgreSQL %.2f),"
-                " wall %.2f ms" % (round_number, worker + pg, worker, pg, wall),
+                " wall %.2f ms; host: %s"
+                % (
+                    round_number,
+                    worker + pg,
+                    worker,
+                    pg,
+                    wall,
+                    bench_host.describe(host),
+                ),
                 flush=True,
             )
     finally:
