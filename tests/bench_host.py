@@ -19,20 +19,23 @@ each run of jobs:
   that a CPU sends to wake another one up for a task (``/proc/interrupts``,
   rescheduling and function-call interrupts), per job.
 
-Only runs with like references compare: a slower reference means that the
-job figures of the same run are inflated by about as much.
+Runs compare only with like references, and like references do not make
+them equal: on the machine of the README's figures, runs with the same
+references differed by up to a quarter (probably the host's load slowing the
+kernel's and the hypervisor's paths, which a Python loop hardly uses).
+Judge CPU figures over several runs (``bench_throughput.py --runs N``).
 
-The wake-ups matter more than the references on a virtual machine whose
-idle CPUs halt at once (seen here: a Firecracker VM booted with
-``haltpoll.guest_halt_poll_ns=0``). Each wake-up of a halted CPU is an
-interrupt through the hypervisor, which costs both sides CPU time: a
+Why the wake-ups are counted: on a virtual machine whose idle CPUs halt at
+once (seen here: a Firecracker VM booted with
+``haltpoll.guest_halt_poll_ns=0``), each wake-up of a halted CPU is an
+interrupt through the hypervisor, which costs both sides CPU time. A
 ``SELECT 1`` round trip to PostgreSQL costs about 115 µs of CPU (client and
 server) when client and server run on different CPUs, which is 2 wake-ups,
-and about 30 µs when they share a CPU (measured with the other CPU kept busy:
-no wake-up at all). A job is a chain of such hops (worker and PostgreSQL,
-runner and worker, PostgreSQL and runner): how many of them cross CPUs
-depends on where the kernel places the processes, which no program here
-decides, and moves its CPU per job by half.
+and about 30 µs when they share a CPU (measured with the other CPU kept
+busy: no wake-up at all). A job is a chain of such hops (worker and
+PostgreSQL, runner and worker, PostgreSQL and runner): about 5 of them per
+job crossed CPUs in the throughput runs here, where both CPUs are busy, and
+about 12 in ``bench_runjob.py``'s, one job at a time.
 """
 import json
 import statistics
