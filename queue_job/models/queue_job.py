@@ -144,11 +144,7 @@ class QueueJob(models.Model):
 
     def init(self):
         # Speeds up the duplicate lookup of jobs delayed with an identity key.
-        self._cr.execute(
-            "SELECT 1 FROM pg_indexes WHERE indexname = %s",
-            ("queue_job_identity_key_state_partial_index",),
-        )
-        if not self._cr.fetchone():
+        if not self._index_definition("queue_job_identity_key_state_partial_index"):
             self._cr.execute(
                 "CREATE INDEX queue_job_identity_key_state_partial_index"
                 " ON queue_job (identity_key)"
@@ -159,6 +155,16 @@ class QueueJob(models.Model):
         for column in MOSTLY_EMPTY_INDEXED_COLUMNS:
             self._index_values_only(column)
 
+    def _index_definition(self, name):
+        """The definition (``CREATE INDEX ...``) of the index ``name`` of the
+        jobs' table, or None if there is none."""
+        self._cr.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexname = %s",
+            (self._table, name),
+        )
+        row = self._cr.fetchone()
+        return row[0] if row else None
+
     def _index_values_only(self, column):
         """Make the ORM index of ``column`` partial: of its non-NULL values.
 
@@ -167,18 +173,14 @@ class QueueJob(models.Model):
         of the table, NULL values included. Nothing looks jobs up by a NULL
         graph or attachment, so those entries only cost: 5 to 12 % of the
         cost of each write (measured on PostgreSQL 15), and index pages. The
-        lookups by value (the jobs
-        of a graph, the jobs of an attachment being deleted) use the partial
-        index as they used the full one. The index keeps its ORM name, which
-        Odoo then leaves alone at module updates.
+        lookups by value (the jobs of a graph, the jobs of an attachment
+        being deleted) use the partial index as they used the full one. The
+        index keeps its ORM name, which Odoo then leaves alone at module
+        updates.
         """
         name = "%s_%s_index" % (self._table, column)
-        self._cr.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexname = %s",
-            (self._table, name),
-        )
-        row = self._cr.fetchone()
-        if row and row[0].endswith("WHERE (%s IS NOT NULL)" % column):
+        definition = self._index_definition(name)
+        if definition and definition.endswith("WHERE (%s IS NOT NULL)" % column):
             return
         drop = sql.SQL("DROP INDEX IF EXISTS {index}").format(
             index=sql.Identifier(name)
@@ -208,11 +210,7 @@ class QueueJob(models.Model):
         install or upgrade goes on without it, with a warning, and the next
         upgrade creates it once they are resolved.
         """
-        self._cr.execute(
-            "SELECT 1 FROM pg_indexes WHERE indexname = %s",
-            (IDENTITY_KEY_UNIQUE_INDEX,),
-        )
-        if self._cr.fetchone():
+        if self._index_definition(IDENTITY_KEY_UNIQUE_INDEX):
             return
         self.flush(["state", "identity_key", "graph_uuid"])
         try:
