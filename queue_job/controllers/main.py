@@ -41,8 +41,9 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 # flush (the job's end, committed durably, flushes it): should PostgreSQL
 # crash before, the job is enqueued again, and its worker's connection is
 # gone with its lease, which is what the runner's rescue expects.
-# The registry's signaling sequences come last but one, for the check of a
-# request that Odoo did not dispatch (see check_claimed_registry).
+# The registry's signaling sequences come after the row, before the lease,
+# for the check of a request that Odoo did not dispatch (see
+# check_claimed_registry).
 LOCK_ENQUEUED_JOB = """
     SET LOCAL synchronous_commit TO off;
     SELECT locked.*, {signaling}, pg_try_advisory_lock({namespace}, locked.id)
@@ -231,10 +232,11 @@ class RunJobController(http.Controller):
         if locked is None:
             self._log_not_enqueued(env, job_uuid)
             return None
-        job_id, leased = locked[0], locked[-1]
+        *row, registry_sequence, cache_sequence, leased = locked
+        job_id = row[0]
         lease = JobLease(env.cr, job_id)
         try:
-            check_claimed_registry(tuple(locked[-3:-1]))
+            check_claimed_registry((registry_sequence, cache_sequence))
         except RegistryChanged:
             if leased:
                 self._release_job_lease(env, lease)
@@ -249,7 +251,7 @@ class RunJobController(http.Controller):
                 job_uuid,
             )
             return None
-        return lease, Job._claimed_row(env, locked[:-3])
+        return lease, Job._claimed_row(env, row)
 
     def _release_job_lease(self, env, lease):
         """Release ``lease`` unless the job's final commit did.
