@@ -13,6 +13,10 @@ each run of jobs:
   second by a thread of the benchmark (1 % of a CPU, not counted in the
   run's figures: the speed of other machines on the same host comes and
   goes within a second);
+* before the run, the same reference on one CPU while the other CPUs spin:
+  whether busy CPUs slow each other down at the moment (see
+  :func:`python_reference_ms_others_busy`); a throughput run keeps both
+  CPUs busy, so when they do, every CPU figure of the run grows with it;
 * the steal time during the run: the share of the CPU time that the
   hypervisor gave to other machines (``/proc/stat``);
 * the cross-CPU wake-ups during the run: the inter-processor interrupts
@@ -38,7 +42,10 @@ job crossed CPUs in the throughput runs here, where both CPUs are busy, and
 about 12 in ``bench_runjob.py``'s, one job at a time.
 """
 import json
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
@@ -48,6 +55,8 @@ WORKLOAD_SIZE = 5000
 # during a run: a tenth of the workload, every 0.2 s
 PROBE_SHARE = 10
 PROBE_INTERVAL = 0.2
+# time for a spinning process to start (a Python interpreter) and run
+SPINNER_START_SECONDS = 0.3
 
 
 def _python_workload(size=WORKLOAD_SIZE):
@@ -66,6 +75,44 @@ def python_reference_ms():
         _python_workload()
         spent.append(time.process_time() - start)
     return min(spent) * 1000.0
+
+
+def python_reference_ms_others_busy():
+    """The Python reference on one CPU while a spinning process keeps each
+    other CPU busy, in ms; None on a single CPU.
+
+    On a virtual machine, two busy vCPUs may share a physical core (its
+    hyperthreads) or more: then each runs slower when the other one works,
+    by a factor that depends on where the host placed them at the moment.
+    Seen on the machine of the README's figures: 19.5 ms alone, 31 to 36 ms
+    with the other CPU busy, at times; at others, no difference.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    here, others = cpus[0], cpus[1:]
+    spinners = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import os\nos.sched_setaffinity(0, {%d})\nwhile True: pass" % cpu,
+            ]
+        )
+        for cpu in others
+    ]
+    try:
+        time.sleep(SPINNER_START_SECONDS)
+        # (the calling thread only: the benchmark's others keep their CPUs)
+        os.sched_setaffinity(0, {here})
+        try:
+            return python_reference_ms()
+        finally:
+            os.sched_setaffinity(0, cpus)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def _cpu_ticks():
@@ -90,7 +137,8 @@ def _wake_up_interrupts():
 class HostMeter:
     """The machine's speed around a run of ``jobs`` jobs: :meth:`start`
     before, :meth:`stop` after, which returns ``{"python_ms_before",
-    "python_ms_during", "python_ms_after", "steal", "wake_ups_per_job"}``
+    "python_ms_others_busy", "python_ms_during", "python_ms_after", "steal",
+    "wake_ups_per_job"}``
     (steal: share of the machine's CPU time in between; wake-ups:
     cross-CPU, of all programs)."""
 
@@ -108,6 +156,7 @@ class HostMeter:
 
     def start(self):
         self._python_ms_before = python_reference_ms()
+        self._python_ms_others_busy = python_reference_ms_others_busy()
         self._ticks_before = _cpu_ticks()
         self._wake_ups_before = _wake_up_interrupts()
         self._prober.start()
@@ -122,6 +171,7 @@ class HostMeter:
         )
         return {
             "python_ms_before": self._python_ms_before,
+            "python_ms_others_busy": self._python_ms_others_busy,
             "python_ms_during": (
                 statistics.median(self._probes) * 1000.0 if self._probes else None
             ),
@@ -134,11 +184,15 @@ class HostMeter:
 def describe(host):
     """One line for a report, of what :meth:`HostMeter.stop` returned."""
     during = host["python_ms_during"]
+    others_busy = host["python_ms_others_busy"]
     return (
-        "Python reference %.1f ms before, %s during, %.1f after; steal %.1f%%;"
-        " %.1f cross-CPU wake-ups per job"
+        "Python reference %.1f ms before%s, %s during, %.1f after;"
+        " steal %.1f%%; %.1f cross-CPU wake-ups per job"
         % (
             host["python_ms_before"],
+            ""
+            if others_busy is None
+            else " (%.1f with the other CPUs busy)" % others_busy,
             "-" if during is None else "%.1f" % during,
             host["python_ms_after"],
             host["steal"] * 100.0,
