@@ -3,6 +3,7 @@ import gc
 import os
 from unittest import mock
 
+from logging_case import JobLoggingCase
 from odoo.addons.queue_job.delay import (
     Delayable,
     DelayableChain,
@@ -420,25 +421,8 @@ class TestGraphDelay(TransactionCase):
         logger.warning.assert_not_called()
 
 
-class TestDirectExecution(TransactionCase):
+class TestDirectExecution(JobLoggingCase):
     """Jobs executed at once instead of stored (§7.7)."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
-
-    def setUp(self):
-        super().setUp()
-        self.counter = JobCounter(self.env)
-        self.logs = self.env["ir.logging"].search([("name", "=", "test_queue_job")])
-
-    def _messages(self):
-        logs = self.env["ir.logging"].search(
-            [("name", "=", "test_queue_job"), ("id", "not in", self.logs.ids)],
-            order="id",
-        )
-        return logs.mapped("message")
 
     def _delay_graph(self, model):
         node = model.delayable().create_ir_logging("node")

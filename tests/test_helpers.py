@@ -6,6 +6,7 @@ import unittest
 from datetime import timedelta
 from unittest import mock
 
+from logging_case import JobLoggingCase
 from odoo.addons.queue_job.delay import DelayableRecordset
 from odoo.addons.queue_job.job import Job, identity_exact
 from odoo.addons.queue_job.tests import common as helpers
@@ -18,7 +19,6 @@ from odoo.addons.queue_job.tests.common import (
     mock_with_delay,
     trap_jobs,
 )
-from odoo.tests.common import TransactionCase
 
 ALL_PROPERTIES = {
     "priority": 15,
@@ -30,26 +30,7 @@ ALL_PROPERTIES = {
 }
 
 
-class HelpersCase(TransactionCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
-
-    def setUp(self):
-        super().setUp()
-        self.counter = JobCounter(self.env)
-        self.logs = self.env["ir.logging"].search([("name", "=", "test_queue_job")])
-
-    def _messages(self):
-        logs = self.env["ir.logging"].search(
-            [("name", "=", "test_queue_job"), ("id", "not in", self.logs.ids)],
-            order="id",
-        )
-        return logs.mapped("message")
-
-
-class TestTrapJobs(HelpersCase):
+class TestTrapJobs(JobLoggingCase):
     def test_trap_jobs_on_with_delay(self):
         with trap_jobs() as trap:
             self.assertIsInstance(trap, JobsTrap)
@@ -240,7 +221,7 @@ class TestTrapJobs(HelpersCase):
         self.assertNotEqual(call, JobCall(record.testing_method, (1,), {}, {"a": 1}))
 
 
-class TestJobMixin(JobMixin, HelpersCase):
+class TestJobMixin(JobMixin, JobLoggingCase):
     def test_job_counter(self):
         counter = self.job_counter()
         self.assertIsInstance(counter, JobCounter)
@@ -268,7 +249,7 @@ class TestJobMixin(JobMixin, HelpersCase):
         self.assertEqual(self.job_counter().count_created(), 0)
 
 
-class TestMockWithDelay(HelpersCase):
+class TestMockWithDelay(JobLoggingCase):
     def test_mock_with_delay(self):
         with mock_with_delay() as (delayable_cls, delayable):
             self.test_model.button_that_uses_with_delay()
