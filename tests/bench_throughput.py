@@ -571,11 +571,15 @@ def print_report(args, results):
     if len(runs) > 1:
         for number, run in enumerate(runs, 1):
             print(
-                "run %d: %.1f jobs/s, CPU %.2f ms per job; host: %s"
+                "run %d: %.1f jobs/s, CPU %.2f ms per job (HTTP workers %.2f,"
+                " runner %.2f, PostgreSQL %.2f); host: %s"
                 % (
                     number,
                     run["jobs_per_s"],
                     run["cpu_ms_total_per_job"],
+                    run["cpu_ms_per_job"]["http"],
+                    run["cpu_ms_per_job"]["runner"],
+                    run["cpu_ms_per_job"]["postgresql"],
                     bench_host.describe(run["host"]),
                 )
             )
