@@ -1,19 +1,9 @@
 """Methods delayed automatically when called (spec §8, acceptance §27.4)."""
+from job_cases import QueueJobCase
 from odoo.addons.queue_job.job import Job
-from odoo.addons.queue_job.tests.common import JobCounter
-from odoo.tests.common import TransactionCase
 
 
-class TestAutoDelay(TransactionCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
-
-    def setUp(self):
-        super().setUp()
-        self.counter = JobCounter(self.env)
-
+class TestAutoDelay(QueueJobCase):
     def test_auto_delay(self):
         job_ = self.test_model.delay_me(1, kwarg=2)
         self.assertIsInstance(job_, Job)

@@ -2,24 +2,15 @@
 multi-row INSERTs."""
 from unittest import mock
 
+from job_cases import QueueJobCase
 from odoo.addons.queue_job import sql_store
 from odoo.addons.queue_job.delay import chain, delay_many, group
 from odoo.addons.queue_job.job import DONE, PENDING, WAIT_DEPENDENCIES, Job
-from odoo.addons.queue_job.tests.common import JobCounter, trap_jobs
-from odoo.tests.common import TransactionCase
+from odoo.addons.queue_job.tests.common import trap_jobs
 from query_helpers import CountInserts
 
 
-class TestDelayMany(TransactionCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
-
-    def setUp(self):
-        super().setUp()
-        self.counter = JobCounter(self.env)
-
+class TestDelayMany(QueueJobCase):
     def comparable(self, record):
         """The stored values of a job that do not depend on when or which."""
         values = record.read(

@@ -3,7 +3,7 @@ import gc
 import os
 from unittest import mock
 
-from logging_case import JobLoggingCase
+from job_cases import JobLoggingCase, QueueJobCase
 from odoo.addons.queue_job.delay import (
     Delayable,
     DelayableChain,
@@ -15,8 +15,6 @@ from odoo.addons.queue_job.delay import (
 )
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import PENDING, WAIT_DEPENDENCIES, Job
-from odoo.addons.queue_job.tests.common import JobCounter
-from odoo.tests.common import TransactionCase
 
 
 class TestGraph:
@@ -70,13 +68,8 @@ def _edges(delayable):
     return set(delayable._graph._connect_graphs().edges())
 
 
-class TestGraphShapes(TransactionCase):
+class TestGraphShapes(QueueJobCase):
     """Which dependencies chain(), group() and on_done() produce."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
 
     def _nodes(self, count):
         return [self.test_model.delayable().testing_method(i) for i in range(count)]
@@ -198,16 +191,11 @@ class TestGraphShapes(TransactionCase):
         self.assertEqual(job_d.graph_uuid, job_e.graph_uuid)
 
 
-class TestGraphDelay(TransactionCase):
+class TestGraphDelay(QueueJobCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
         cls.method = cls.test_model.testing_method
-
-    def setUp(self):
-        super().setUp()
-        self.counter = JobCounter(self.env)
 
     def _node(self, *args, **kwargs):
         return self.test_model.delayable().testing_method(*args, **kwargs)

@@ -6,7 +6,7 @@ import unittest
 from datetime import timedelta
 from unittest import mock
 
-from logging_case import JobLoggingCase
+from job_cases import JobLoggingCase
 from odoo.addons.queue_job.delay import DelayableRecordset
 from odoo.addons.queue_job.job import Job, identity_exact
 from odoo.addons.queue_job.tests import common as helpers

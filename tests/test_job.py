@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from unittest import mock
 
 from freezegun import freeze_time
+from job_cases import QueueJobCase
 from odoo.addons.queue_job.exception import (
     FailedJobError,
     JobError,
@@ -27,14 +28,12 @@ from odoo.addons.queue_job.job import (
     identity_exact,
     identity_exact_hasher,
 )
-from odoo.tests.common import TransactionCase
 
 
-class JobCase(TransactionCase):
+class JobCase(QueueJobCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
         cls.method = cls.test_model.testing_method
 
     def _stored_job(self, *args, **kwargs):

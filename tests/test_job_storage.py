@@ -1,17 +1,15 @@
 """Delaying jobs and their storage (spec §6.7, §7.1-7.2, §7.6, §9, §10.3;
 acceptance §27.2 26-37), and the errors on bad input."""
+from job_cases import QueueJobCase
 from odoo.addons.queue_job.delay import DelayableRecordset
 from odoo.addons.queue_job.job import PENDING, Job
-from odoo.addons.queue_job.tests.common import JobCounter
 from odoo.exceptions import AccessError
-from odoo.tests.common import TransactionCase
 
 
-class DelayCase(TransactionCase):
+class DelayCase(QueueJobCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
         cls.demo_user = cls.env["res.users"].create(
             {
                 "name": "Demo Storage",
@@ -19,10 +17,6 @@ class DelayCase(TransactionCase):
                 "groups_id": [(6, 0, [cls.env.ref("base.group_user").id])],
             }
         )
-
-    def setUp(self):
-        super().setUp()
-        self.counter = JobCounter(self.env)
 
 
 class TestWithDelay(DelayCase):

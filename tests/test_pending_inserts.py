@@ -4,17 +4,12 @@ jobs before that."""
 import warnings
 from contextlib import closing
 
+from job_cases import QueueJobCase
 from odoo.addons.queue_job.job import Job, identity_exact
-from odoo.tests.common import TransactionCase
 from query_helpers import CountInserts
 
 
-class TestPendingInserts(TransactionCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
-
+class TestPendingInserts(QueueJobCase):
     def rows(self, jobs):
         """The queue_job rows of ``jobs`` (uuid -> priority), read in SQL."""
         self.env.cr.execute(

@@ -4,9 +4,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from unittest import mock
 
+from job_cases import QueueJobCase
 from odoo.addons.queue_job import sql_store
 from odoo.addons.queue_job.job import CANCELLED, Job
-from odoo.tests.common import TransactionCase
 from query_helpers import CountInserts
 
 MOMENT = datetime(2024, 5, 6, 7, 8, 9, 123456)
@@ -40,11 +40,10 @@ def spy_update():
         yield results
 
 
-class SqlStoreCase(TransactionCase):
+class SqlStoreCase(QueueJobCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.test_model = cls.env["test.queue.job"]
         cls.partners = cls.env["res.partner"].create([{"name": "a"}, {"name": "b"}])
         cls.demo_user = cls.env["res.users"].create(
             {

@@ -1,14 +1,17 @@
-"""A test case for jobs of ``test.queue.job`` that log what they do.
+"""Test cases on the test database with the test addon's model.
 
-``create_ir_logging`` writes a message in ``ir.logging``: the messages a
-test's jobs logged say which jobs ran, in which order, and that a trapped
-or mocked job did not run.
+``QueueJobCase``: a transaction with ``test_model`` (``test.queue.job``)
+and ``counter``, a ``JobCounter`` of the jobs created during the test.
+
+``JobLoggingCase``: also the messages that the test's jobs logged with
+``create_ir_logging`` (in ``ir.logging``), which say which jobs ran, in
+which order, and that a trapped or mocked job did not run.
 """
 from odoo.addons.queue_job.tests.common import JobCounter
 from odoo.tests.common import TransactionCase
 
 
-class JobLoggingCase(TransactionCase):
+class QueueJobCase(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -17,6 +20,11 @@ class JobLoggingCase(TransactionCase):
     def setUp(self):
         super().setUp()
         self.counter = JobCounter(self.env)
+
+
+class JobLoggingCase(QueueJobCase):
+    def setUp(self):
+        super().setUp()
         self.logs = self.env["ir.logging"].search([("name", "=", "test_queue_job")])
 
     def _messages(self):
