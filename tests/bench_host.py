@@ -27,7 +27,9 @@ Runs compare only with like references, and like references do not make
 them equal: on the machine of the README's figures, runs with the same
 references differed by up to a quarter (probably the host's load slowing the
 kernel's and the hypervisor's paths, which a Python loop hardly uses).
-Judge CPU figures over several runs (``bench_throughput.py --runs N``).
+Judge CPU figures over several runs (``bench_throughput.py --runs N``),
+which it sorts into runs at the machine's usual speed and runs slowed by
+the host (:func:`slowed`).
 
 Why the wake-ups are counted: on a virtual machine whose idle CPUs halt at
 once (seen here: a Firecracker VM booted with
@@ -57,6 +59,11 @@ PROBE_SHARE = 10
 PROBE_INTERVAL = 0.2
 # time for a spinning process to start (a Python interpreter) and run
 SPINNER_START_SECONDS = 0.3
+# A run is at the machine's usual speed when its reference with the other
+# CPUs busy, and during the run, stays within this factor of the least
+# reference alone (seen here: within 1.16 at the usual speed, 1.25 to 2 in
+# the host's slow phases).
+SLOWED_FACTOR = 1.2
 
 
 def _python_workload(size=WORKLOAD_SIZE):
@@ -179,6 +186,24 @@ class HostMeter:
             "steal": steal / total if total else 0.0,
             "wake_ups_per_job": wake_ups / self.jobs,
         }
+
+
+def usual_python_ms(hosts):
+    """The machine's usual speed over runs: the least Python reference alone,
+    before or after any of them (what :meth:`HostMeter.stop` returned)."""
+    return min(min(host["python_ms_before"], host["python_ms_after"]) for host in hosts)
+
+
+def slowed(host, usual_ms):
+    """Whether the host slowed the run down: the Python reference with the
+    other CPUs busy before the run, or during the run, took
+    ``SLOWED_FACTOR`` times or more ``usual_ms`` (see
+    :func:`usual_python_ms`)."""
+    limit = usual_ms * SLOWED_FACTOR
+    return any(
+        reference is not None and reference >= limit
+        for reference in (host["python_ms_others_busy"], host["python_ms_during"])
+    )
 
 
 def describe(host):

@@ -583,6 +583,21 @@ def print_report(args, results):
                     bench_host.describe(run["host"]),
                 )
             )
+        usual_ms = bench_host.usual_python_ms([run["host"] for run in runs])
+        for slowed, label in (
+            (False, "at the machine's usual speed"),
+            (True, "slowed by the host (see bench_host.slowed)"),
+        ):
+            cpus = [
+                run["cpu_ms_total_per_job"]
+                for run in runs
+                if bench_host.slowed(run["host"], usual_ms) is slowed
+            ]
+            if cpus:
+                print(
+                    "runs %s: %d, CPU %.2f-%.2f ms per job (median %.2f)"
+                    % (label, len(cpus), min(cpus), max(cpus), statistics.median(cpus))
+                )
         print("figures of the run of median CPU:")
     print(
         "throughput           %8.1f jobs/s  (%.2f s wall)"
