@@ -75,12 +75,13 @@ def _python_workload(size=WORKLOAD_SIZE):
 
 
 def python_reference_ms():
-    """CPU time of the fixed Python workload, in ms."""
+    """CPU time of the fixed Python workload in the calling thread, in ms
+    (the benchmark's other threads, such as a probe, do not count)."""
     spent = []
     for _round in range(PYTHON_ROUNDS):
-        start = time.process_time()
+        start = time.thread_time()
         _python_workload()
-        spent.append(time.process_time() - start)
+        spent.append(time.thread_time() - start)
     return min(spent) * 1000.0
 
 
@@ -91,7 +92,7 @@ def python_reference_ms_others_busy():
     On a virtual machine, two busy vCPUs may share a physical core (its
     hyperthreads) or more: then each runs slower when the other one works,
     by a factor that depends on where the host placed them at the moment.
-    Seen on the machine of the README's figures: 19.5 ms alone, 31 to 36 ms
+    Seen on the machine of the README's figures: 19.5 ms alone, 31 to 40 ms
     with the other CPU busy, at times; at others, no difference.
     """
     cpus = sorted(os.sched_getaffinity(0))
@@ -145,9 +146,8 @@ class HostMeter:
     """The machine's speed around a run of ``jobs`` jobs: :meth:`start`
     before, :meth:`stop` after, which returns ``{"python_ms_before",
     "python_ms_others_busy", "python_ms_during", "python_ms_after", "steal",
-    "wake_ups_per_job"}``
-    (steal: share of the machine's CPU time in between; wake-ups:
-    cross-CPU, of all programs)."""
+    "wake_ups_per_job"}`` (steal: share of the machine's CPU time in
+    between; wake-ups: cross-CPU, of all programs)."""
 
     def __init__(self, jobs):
         self.jobs = jobs

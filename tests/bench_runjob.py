@@ -65,8 +65,8 @@ def run_jobs(odoo, db, uuids):
 
 
 def measure(odoo, db, postmaster, count):
-    """CPU ms per job of this process and of PostgreSQL, wall ms per job,
-    and the machine's speed (see ``bench_host.HostMeter``)."""
+    """CPU ms per job of the thread serving the requests and of PostgreSQL,
+    wall ms per job, and the machine's speed (see ``bench_host.HostMeter``)."""
     uuids = enqueued_jobs(odoo, db, WARM_UP_JOBS + count)
     run_jobs(odoo, db, uuids[:WARM_UP_JOBS])
     host = bench_host.HostMeter(count).start()
