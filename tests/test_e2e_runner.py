@@ -194,16 +194,22 @@ def prefork_server(class_server_factory, db_name):
 
 
 def runner_processes(server):
-    """PIDs of the server's processes titled as the job runner worker."""
-    pids = []
+    """PIDs of the server's processes titled as the job runner worker.
+
+    Odoo titles its workers only when ``setproctitle`` is importable: without
+    titles nothing could be found, and checks that no runner runs would pass
+    without testing anything, so untitled workers fail the test instead.
+    """
+    titles = {}
     for pid in server.child_pids():
         try:
-            cmdline = Path("/proc/%s/cmdline" % pid).read_bytes()
+            titles[pid] = Path("/proc/%s/cmdline" % pid).read_bytes()
         except FileNotFoundError:
             continue
-        if b"WorkerJobRunner" in cmdline:
-            pids.append(pid)
-    return pids
+    assert not titles or any(
+        b"WorkerHTTP" in title for title in titles.values()
+    ), "Odoo's workers carry no title: is setproctitle installed?"
+    return [pid for pid, title in titles.items() if b"WorkerJobRunner" in title]
 
 
 # -- prefork ---------------------------------------------------------------
