@@ -223,10 +223,7 @@ class DelayableGraph(Graph):
             if existing:
                 ordered[0]._generated_job = existing
             return
-        for vertex in ordered:
-            # with the other new jobs of the transaction, at its next flush
-            vertex._generated_job._insert_at_flush = True
-            vertex._generated_job.store()
+        Job.store_many([vertex._generated_job for vertex in ordered])
 
     def _prepare_jobs(self, graph):
         """Everything ``delay()`` does with the connected ``graph`` before

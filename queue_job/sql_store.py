@@ -12,9 +12,13 @@ trivial job. Here the row is inserted or updated with one statement instead
 (several rows with one INSERT), but only when the outcome is provably the
 ORM's; otherwise the caller goes through the ORM.
 
-Conditions checked once per registry (:func:`build_plan`, cached by
-``queue.job._job_sql_store_plan()``, which Odoo clears with its caches, e.g.
-when a mail subtype or a default changes):
+Everything that decides is read at each call from what is live: the model
+class as it is now (an automated action patches ``create``/``write`` on it
+when its rule is created or changed), the defaults, the tracked fields and
+the mail auto-subscriptions (through Odoo's own caches, which Odoo clears
+when they change), and the switch ``queue_job.fast_paths``. Only what a
+model class cannot change without being rebuilt (its fields, their columns
+and the triggers between them) is kept, per model class (:func:`_schema`).
 
 * ``create``/``write`` of ``queue.job`` and the hooks they run are those of
   Odoo, mail and queue_job only (``KNOWN_MODULES``): an addon overriding or
@@ -25,10 +29,7 @@ when a mail subtype or a default changes):
   from it (the non-stored fields computed from it are invalidated in the
   cache), no one2many pointing back through it;
 * a job is inserted in SQL only if the model has no stored computed field
-  and the columns it leaves out have no default.
-
-Conditions checked per call (:func:`can_insert`, :func:`update`):
-
+  and the columns it leaves out have no default;
 * every value is for a plain column (values of ``_job_store_values`` hooks
   are fine when they are);
 * creation: no ``default_*`` context key for a missing column, no tracked
@@ -41,10 +42,11 @@ Conditions checked per call (:func:`can_insert`, :func:`update`):
   row is updated and the ORM writes it, tracking the change).
 """
 import collections
+import weakref
 
 from odoo import fields
 
-from . import chained_commit
+from . import chained_commit, fast_paths
 
 # The modules whose create()/write() and mail hooks are known: what they do
 # for the values of a job is void or done here.
@@ -146,35 +148,65 @@ def _plain_column(model, field, constrained):
     return invalidate
 
 
-def build_plan(model):
-    """The registry-wide conditions of the SQL paths, for ``queue.job``.
+# model class -> Schema; a class is rebuilt when its fields change
+_schemas = weakref.WeakKeyDictionary()
 
-    ``model``: a ``queue.job`` recordset in superuser mode.
-    """
+Schema = collections.namedtuple(
+    "Schema",
+    ["columns", "invalidations", "statements", "null_when_empty", "field_defaults"],
+)
+
+
+def _schema(model):
+    """What the model class alone decides: its plain columns."""
     model_class = type(model)
-    constrained = {
-        name for method in model._constraint_methods for name in method._constrains
-    }
-    invalidations = {}
-    for name, field in model._fields.items():
-        invalidate = _plain_column(model, field, constrained)
-        if invalidate is not None:
-            invalidations[name] = invalidate
-    columns = {name: model._fields[name] for name in invalidations}
-    generic = not model._check_company_auto and not model._parent_store
+    schema = _schemas.get(model_class)
+    if schema is None:
+        constrained = {
+            name for method in model._constraint_methods for name in method._constrains
+        }
+        invalidations = {}
+        for name, field in model._fields.items():
+            invalidate = _plain_column(model, field, constrained)
+            if invalidate is not None:
+                invalidations[name] = invalidate
+        columns = {name: model._fields[name] for name in invalidations}
+        schema = _schemas[model_class] = Schema(
+            columns=columns,
+            invalidations=invalidations,
+            statements={},
+            null_when_empty=frozenset(
+                name for name, field in columns.items() if _empty_is_null(field, model)
+            ),
+            field_defaults=frozenset(
+                name for name, f in model._fields.items() if f.default is not None
+            ),
+        )
+    return schema
+
+
+def build_plan(model, insert=True):
+    """The conditions of the SQL paths for ``queue.job``, as they are now.
+
+    ``model``: a ``queue.job`` recordset in superuser mode. ``insert``:
+    whether the plan is for an insert; the defaults, which only matter
+    there, are left out (None) otherwise.
+    """
+    schema = _schema(model)
+    model_class = type(model)
+    enabled = fast_paths.enabled()
+    generic = enabled and not model._check_company_auto and not model._parent_store
     can_create = (
         generic
         and _known_methods(model_class, CREATE_METHODS)
         and not any(f.store and f.compute for f in model._fields.values())
     )
     can_update = generic and _known_methods(model_class, WRITE_METHODS)
-
-    defaulted = {name for name, f in model._fields.items() if f.default is not None}
-    defaulted.update(
-        model.env["ir.default"]
-        .search([("field_id.model", "=", model._name)])
-        .mapped("field_id.name")
-    )
+    defaulted = None
+    if insert:
+        defaulted = set(schema.field_defaults)
+        defaulted.update(model.env["ir.default"].get_model_defaults(model._name))
+        defaulted = frozenset(defaulted)
     tracked = model._get_tracked_fields()
     subtypes = model.env["mail.message.subtype"]
     relations = subtypes._get_auto_subscription_subtypes(model._name)[4]
@@ -186,19 +218,16 @@ def build_plan(model):
     ):
         # mail subscribes the user set in a tracked user_id
         subscribing.add("user_id")
-    null_when_empty = frozenset(
-        name for name, field in columns.items() if _empty_is_null(field, model)
-    )
     return StorePlan(
-        columns=columns,
+        columns=schema.columns,
         can_create=can_create,
         can_update=can_update,
-        defaulted=frozenset(defaulted),
+        defaulted=defaulted,
         tracked=tuple(sorted(tracked)),
         subscribing=frozenset(subscribing),
-        invalidations=invalidations,
-        statements={},
-        null_when_empty=null_when_empty,
+        invalidations=schema.invalidations,
+        statements=schema.statements,
+        null_when_empty=schema.null_when_empty,
     )
 
 
@@ -245,17 +274,18 @@ def insert(job_model, vals_list):
     One statement per INSERT_BATCH_SIZE rows having the same columns. Values
     are converted to columns as ``create()`` does.
     """
-    plan = job_model._job_sql_store_plan()
+    schema = _schema(job_model)
     return insert_rows(
-        job_model, [insert_row(plan, job_model, vals) for vals in vals_list]
+        job_model, [insert_row(schema, job_model, vals) for vals in vals_list]
     )
 
 
-def insert_row(plan, job_model, vals):
+def insert_row(schema, job_model, vals):
     """The row :func:`insert_rows` inserts for ``vals``: ``(columns,
     params)``, its values converted to columns now (a value changed
-    afterwards is not what is inserted)."""
-    null_when_empty = plan.null_when_empty
+    afterwards is not what is inserted). ``schema``: a plan or the
+    model's ``_schema()``."""
+    null_when_empty = schema.null_when_empty
     names = tuple(
         sorted(
             name
@@ -263,7 +293,7 @@ def insert_row(plan, job_model, vals):
             if not ((value is None or value is False) and name in null_when_empty)
         )
     )
-    fields, _head, _row_sql = _insert_statement(plan, job_model, names)
+    fields, _head, _row_sql = _insert_statement(schema, job_model, names)
     params = [job_model._sequence]
     params.extend(
         field.convert_to_column(vals[field.name], job_model, vals) for field in fields
@@ -273,14 +303,14 @@ def insert_row(plan, job_model, vals):
 
 def insert_rows(job_model, rows):
     """Insert ``rows`` made by :func:`insert_row`; return their ids."""
-    plan = job_model._job_sql_store_plan()
+    schema = _schema(job_model)
     cr = job_model.env.cr
     ids = [None] * len(rows)
     by_columns = collections.OrderedDict()
     for index, (names, _params) in enumerate(rows):
         by_columns.setdefault(names, []).append(index)
     for names, indexes in by_columns.items():
-        _fields, head, row_sql = _insert_statement(plan, job_model, names)
+        _fields, head, row_sql = _insert_statement(schema, job_model, names)
         for start in range(0, len(indexes), INSERT_BATCH_SIZE):
             batch = indexes[start : start + INSERT_BATCH_SIZE]
             params = []
@@ -295,21 +325,22 @@ def insert_rows(job_model, rows):
     return ids
 
 
-def _insert_statement(plan, job_model, names):
+def _insert_statement(schema, job_model, names):
     """``(fields, head, row)`` of the INSERT of the columns ``names``.
 
-    Kept with the plan: the jobs of an addon mostly have the same columns.
+    Kept with the model's schema: the jobs of an addon mostly have the same
+    columns.
     """
-    statement = plan.statements.get(names)
+    statement = schema.statements.get(names)
     if statement is None:
-        fields = [plan.columns[name] for name in names]
+        fields = [schema.columns[name] for name in names]
         head = 'INSERT INTO "{}" ("id", {}) VALUES '.format(
             job_model._table, ", ".join('"%s"' % name for name in names)
         )
         row_sql = "(nextval(%s), {})".format(
             ", ".join(field.column_format for field in fields)
         )
-        statement = plan.statements[names] = (fields, head, row_sql)
+        statement = schema.statements[names] = (fields, head, row_sql)
     return statement
 
 
@@ -336,8 +367,10 @@ def update(record, vals, returning=None):
     Values are converted to columns as ``write()`` does (through the cache
     format), and the written fields are invalidated in the cache.
     """
-    plan = record._job_sql_store_plan()
-    if not (plan.can_update and _trusted(record)):
+    if not _trusted(record):
+        return False
+    plan = build_plan(record, insert=False)
+    if not plan.can_update:
         return False
     if vals.get("user_id") or vals.get("state") == "failed":
         return False

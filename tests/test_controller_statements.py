@@ -76,7 +76,7 @@ def test_trivial_job_round_trips(odoo, db_name, counting_pool, enqueued_jobs):
     response = client.get(runjob % uuid)
     assert response.status_code == 200
     # the claim with the registry check, started, done with the lease release
-    assert COUNTS["queries"] == 3, STATEMENTS
+    assert COUNTS["queries"] == 3, "\n".join(STATEMENTS)
     assert STATEMENTS[0].startswith("SET LOCAL synchronous_commit TO off; SELECT")
     assert "base_registry_signaling" in STATEMENTS[0]
     assert [s.split()[0] for s in STATEMENTS[1:]] == ["UPDATE", "UPDATE"]

@@ -14,6 +14,7 @@ from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
 from psycopg2 import OperationalError, errorcodes
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
+from .. import fast_paths
 from ..chained_commit import commit_with_last_statement
 from ..delay import chain, group
 from ..exception import JobError, NothingToDoJob, RetryableJobError
@@ -32,7 +33,8 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 # the request that moves it from enqueued to started. SKIP LOCKED: a row
 # locked by another transaction (typically a duplicate dispatch of the same
 # job being started) is not waited for; it counts as "not enqueued".
-# In the same round trip, it reads the columns Job.load() reads, and tries to
+# In the same round trip, it reads the whole row (every column, an inheriting
+# addon's included, for Job._load_from_db_record()), and tries to
 # take the job's lease: the try is evaluated on the locked row only (above
 # the subquery's row lock, which PostgreSQL never merges into the outer
 # query), so a skipped row never gets its lease taken. The row is found by
@@ -48,7 +50,7 @@ LOCK_ENQUEUED_JOB = """
     SET LOCAL synchronous_commit TO off;
     SELECT locked.*, {signaling}, pg_try_advisory_lock({namespace}, locked.id)
     FROM (
-        SELECT id, {columns}
+        SELECT *
         FROM queue_job
         WHERE uuid = %s AND {state_is}%s
         FOR UPDATE SKIP LOCKED
@@ -56,7 +58,6 @@ LOCK_ENQUEUED_JOB = """
 """.format(
     signaling=SIGNALING_COLUMNS,
     namespace=JOB_LEASE_NAMESPACE,
-    columns=", ".join('"%s"' % name for name in Job._load_field_names),
     state_is=STATE_IS,
 )
 
@@ -100,18 +101,18 @@ class RunJobController(http.Controller):
         claimed = self._lock_enqueued_job(env, job_uuid)
         if claimed is None:
             return ""
-        lease, row = claimed
+        lease, record = claimed
         try:
-            return self._run_leased_job(env, job_uuid, lease, row)
+            return self._run_leased_job(env, job_uuid, lease, record)
         finally:
             self._release_job_lease(env, lease)
 
-    def _run_leased_job(self, env, job_uuid, lease, row):
-        """Load, run and store the locked job ``job_uuid`` read as ``row``,
+    def _run_leased_job(self, env, job_uuid, lease, record):
+        """Load, run and store the locked job ``job_uuid`` of ``record``,
         whose ``lease`` is held."""
         job = None
         try:
-            job = self._load_job(env, row)
+            job = self._load_job(env, job_uuid, record)
             job._lease = lease
             self._try_perform_job(env, job)
         except NothingToDoJob as err:
@@ -211,8 +212,9 @@ class RunJobController(http.Controller):
     def _lock_enqueued_job(self, env, job_uuid):
         """Lock the row of the enqueued job ``job_uuid`` and take its lease.
 
-        Returns the job's lease and its row (see ``Job._claimed_row()``), or
-        None (logged) if it is not to be run here. The lease is taken in the
+        Returns the job's lease and its record, the row read with the lock in
+        its cache (see ``Job._claimed_record()``), or None (logged) if it is
+        not to be run here. The lease is taken in the
         transaction that will mark the job started, so that no one ever
         sees it started without its lease; it must be released (see
         :meth:`_release_job_lease`). The row read with the lock is what
@@ -225,6 +227,7 @@ class RunJobController(http.Controller):
         try:
             env.cr.execute(LOCK_ENQUEUED_JOB, (job_uuid, ENQUEUED))
             locked = env.cr.fetchone()
+            names = [column.name for column in env.cr.description]
         except OperationalError as err:
             if err.pgcode not in PG_CONCURRENCY_ERRORS_TO_RETRY:
                 raise
@@ -233,7 +236,7 @@ class RunJobController(http.Controller):
             self._log_not_enqueued(env, job_uuid)
             return None
         *row, registry_sequence, cache_sequence, leased = locked
-        job_id = row[0]
+        job_id = row[names.index("id")]
         lease = JobLease(env.cr, job_id)
         try:
             check_claimed_registry((registry_sequence, cache_sequence))
@@ -251,7 +254,7 @@ class RunJobController(http.Controller):
                 job_uuid,
             )
             return None
-        return lease, Job._claimed_row(env, row)
+        return lease, Job._claimed_record(env, names[: len(row)], row)
 
     def _release_job_lease(self, env, lease):
         """Release ``lease`` unless the job's final commit did.
@@ -267,15 +270,21 @@ class RunJobController(http.Controller):
             with _autocommit(env.cr):
                 lease.release()
 
-    def _load_job(self, env, row):
-        """Load the locked job read as ``row`` (see :meth:`_lock_enqueued_job`).
+    def _load_job(self, env, job_uuid, record):
+        """Load the locked job ``job_uuid`` (see :meth:`_lock_enqueued_job`).
 
-        As ``Job.load()`` does. Jobs whose model, method or records no longer
-        exist raise JobError or MissingError, to be stored as failed: running
-        them would fail obscurely, or succeed without doing anything.
+        From its claimed ``record`` through ``Job._load_from_db_record()``,
+        as ``Job.load()`` does; through ``Job.load()`` itself when an addon
+        overrides it or the fast paths are off. Jobs whose model, method or
+        records no longer exist raise JobError or MissingError, to be stored
+        as failed: running them would fail obscurely, or succeed without
+        doing anything.
         """
         try:
-            job = Job._load_from_db_record(row)
+            if fast_paths.enabled() and Job._loads_as_defined_here():
+                job = Job._load_from_db_record(record)
+            else:
+                job = Job.load(env, job_uuid)
         except JobError:
             raise
         except Exception as err:
@@ -359,7 +368,7 @@ class RunJobController(http.Controller):
         # Roll back first: the failed transaction may hold a lock on the job row.
         env.cr.rollback()
         with env.registry.cursor() as new_cr:
-            job.env = api.Environment(new_cr, SUPERUSER_ID, {})
+            job.env = job.env(cr=new_cr)
             job.postpone(result=str(err), seconds=err.seconds)
             job.set_pending(reset_retry=False)
             job.store()
@@ -382,7 +391,8 @@ class RunJobController(http.Controller):
                     _job_edit_sentinel=job_model.EDIT_SENTINEL
                 ).write(dict(values, state=FAILED))
             else:
-                job.env = new_env
+                # as the job's user, who authors the failure message
+                job.env = job.env(cr=new_cr)
                 job.set_failed(**values)
                 job.store()
 

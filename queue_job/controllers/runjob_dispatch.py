@@ -21,18 +21,71 @@ a program needs. The registry is checked with the job's claim (see
 :func:`check_claimed_registry`).
 
 Anything else goes through Odoo's dispatch: other methods and paths, a
-database this process has not loaded yet (its first request loads it), and
-a runjob route whose authentication or type was changed by an override.
+database this process has not loaded yet (its first request loads it), a
+runjob route whose authentication or type was changed by an override, a
+database where an addon that is not Odoo's own overrides a hook of
+``ir.http``'s dispatch (decided at each request, see
+:func:`dispatch_hooks_are_odoo_own`), and every request while the fast
+paths are off (``queue_job.fast_paths``).
 """
+import functools
+import os
 import threading
 import time
 import weakref
 
+import odoo
 from odoo import http
+from odoo.modules.module import get_module_path
 from odoo.modules.registry import Registry
 from werkzeug.exceptions import HTTPException
 
+from .. import fast_paths
+
 RUNJOB_PATH = "/queue_job/runjob"
+
+# What ir.http's _dispatch() runs for a route of auth="none".
+DISPATCH_HOOKS = (
+    "_dispatch",
+    "_handle_debug",
+    "_match",
+    "_authenticate",
+    "_auth_method_none",
+    "_postprocess_args",
+    "_handle_exception",
+)
+
+# the directory holding the odoo package and Odoo's addons
+ODOO_SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(odoo.__file__)))
+
+
+@functools.lru_cache(maxsize=None)
+def _is_odoo_own_module(module_name):
+    """Whether the Python module ``module_name`` is Odoo's (its core, or an
+    addon shipped in Odoo's source tree) or queue_job's."""
+    if not module_name.startswith("odoo.addons."):
+        return module_name == "odoo" or module_name.startswith("odoo.")
+    addon = module_name.split(".")[2]
+    if addon == "queue_job":
+        return True
+    path = get_module_path(addon, display_warning=False)
+    return bool(path) and os.path.abspath(path).startswith(ODOO_SOURCE + os.sep)
+
+
+def dispatch_hooks_are_odoo_own(registry):
+    """Whether every definition of the hooks that Odoo's dispatch would run
+    for the request (``DISPATCH_HOOKS``) comes from Odoo or queue_job, in
+    the ``ir.http`` class of ``registry`` as it is now."""
+    for klass in registry["ir.http"].__mro__:
+        for name in DISPATCH_HOOKS:
+            func = vars(klass).get(name)
+            if func is None:
+                continue
+            func = getattr(func, "__func__", func)
+            if not _is_odoo_own_module(getattr(func, "__module__", "") or ""):
+                return False
+    return True
+
 
 # ir.http routing map -> runjob endpoint (None when not served here); a
 # routing map is rebuilt when the modules of the database change
@@ -105,10 +158,14 @@ def serve_runjob(root, environ):
     request to Odoo's dispatch."""
     if environ.get("PATH_INFO") != RUNJOB_PATH or environ["REQUEST_METHOD"] != "GET":
         return None
+    if not fast_paths.enabled():
+        return None
     httprequest = http.HTTPRequest(environ)
     db = httprequest.args.get("db")
     registry = Registry.registries.get(db) if db else None
     if registry is None or not registry.ready:
+        return None
+    if not dispatch_hooks_are_odoo_own(registry):
         return None
     # what Odoo's dispatch sets for its log lines (see odoo.netsvc.PerfFilter)
     current_thread = threading.current_thread()

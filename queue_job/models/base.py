@@ -4,7 +4,6 @@ import functools
 
 from odoo import api, models
 
-from .. import pending_inserts
 from ..delay import NO_DELAY_CONTEXT_KEYS, Delayable
 
 # Looked up in this module at call time by with_delay(): the test helper
@@ -14,14 +13,6 @@ from ..job import DelayableRecordset
 
 class Base(models.AbstractModel):
     _inherit = "base"
-
-    def flush(self, fnames=None, records=None):
-        """Also insert the delayed jobs waiting for a flush (see
-        ``queue_job.pending_inserts``) on a whole flush, before raw SQL, and
-        on a flush of jobs, before they are searched or read."""
-        if fnames is None or self._name == "queue.job":
-            pending_inserts.flush(self.env.cr)
-        return super().flush(fnames=fnames, records=records)
 
     def with_delay(
         self,

@@ -7,7 +7,7 @@ import psycopg2
 from odoo import _, api, exceptions, fields, models
 from odoo.addons.base_sparse_field.models.fields import Serialized
 from odoo.osv import expression
-from odoo.tools import config, html_escape, mute_logger, ormcache
+from odoo.tools import config, html_escape, mute_logger
 from psycopg2 import sql
 
 from .. import sql_store
@@ -240,13 +240,10 @@ class QueueJob(models.Model):
                 self._cr.fetchone()[0],
             )
 
-    @ormcache()
     def _job_sql_store_plan(self):
-        """When ``Job.store()`` may write rows in SQL (see ``queue_job.sql_store``).
-
-        Cached for the registry, and recomputed when Odoo clears its caches
-        (as it does when a mail subtype or a default value changes).
-        """
+        """When ``Job.store()`` may write rows in SQL (see ``queue_job.sql_store``),
+        decided now: an automated action or an override installed since the
+        last call takes the ORM's path at once."""
         return sql_store.build_plan(self.sudo())
 
     @api.depends("records")
