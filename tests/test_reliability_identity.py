@@ -65,8 +65,18 @@ class TestUniqueIdentityIndex(common.TransactionCase):
             self.env["base"].flush()
             other = Job(self.model.testing_method, identity_key="k")
             other.store()
+            self.assertEqual(
+                self.env["queue.job"].search_count(
+                    [("identity_key", "=", "k"), ("state", "=", PENDING)]
+                ),
+                1,
+                "a waiting duplicate of a %s job is stored" % state,
+            )
             other.set_done()
             other.store()
+        self.assertEqual(
+            self.env["queue.job"].search_count([("identity_key", "=", "k")]), 5
+        )
 
     def test_graph_duplicates_still_stored(self):
         self.model.with_delay(identity_key="graph-key").testing_method(0)
