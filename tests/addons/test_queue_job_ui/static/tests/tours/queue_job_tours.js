@@ -183,6 +183,14 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                         // Only checking the form.
                     },
                 },
+                {
+                    content: "The exception's name and message are above its traceback",
+                    trigger:
+                        '.o_form_view #exc_name:has(.o_field_widget[name="exc_name"]:contains("ZeroDivisionError")) .o_field_widget[name="exc_message"]:contains("division by zero")',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
             ],
             screenshot("job_form", '.o_form_view button[name="requeue"]'),
             [
