@@ -12,11 +12,13 @@ outline (indentation is nesting; elements holding only text, such as a
 ``span``, are not part of it). The checks run on the view's own arch and on
 the arch Odoo serves (``fields_view_get``).
 """
+import json
 import re
 
 from lxml import etree
 from odoo.exceptions import ValidationError
 from odoo.tests.common import TransactionCase
+from odoo.tools.safe_eval import safe_eval
 
 # xml id: (model, view type, outline)
 ANCHORS = {
@@ -437,6 +439,27 @@ def anchor_problems(arch, root):
     return problems
 
 
+def eval_domain(domain, values):
+    """Evaluate a modifier's domain on ``values`` as the web client does."""
+    operators = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "in": lambda a, b: a in b,
+        "not in": lambda a, b: a not in b,
+    }
+    stack = []
+    for item in reversed(domain):
+        if item == "!":
+            stack.append(not stack.pop())
+        elif item in ("&", "|"):
+            first, second = stack.pop(), stack.pop()
+            stack.append(first and second if item == "&" else first or second)
+        else:
+            name, operator, value = item
+            stack.append(operators[operator](values[name], value))
+    return all(stack)
+
+
 class TestViewAnchors(TransactionCase):
     def own_arch(self, xmlid):
         return etree.fromstring(self.env.ref(xmlid).arch)
@@ -536,6 +559,64 @@ class TestViewAnchors(TransactionCase):
             "<field name='name'/></group></sheet></form>"
         )
         self.assertTrue(anchor_problems(arch, root))
+
+
+class TestRootChannelForm(TransactionCase):
+    XMLID = "queue_job.view_queue_job_channel_form"
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.env.ref("queue_job.channel_root")
+        self.child = self.env["queue.job.channel"].create(
+            {"name": "qj_anchors", "parent_id": self.root.id}
+        )
+
+    def _values(self, channel):
+        return {
+            "id": channel.id,
+            "name": channel.name,
+            "parent_id": channel.parent_id.id,
+        }
+
+    def _readonly(self, domain_or_bool, values):
+        if isinstance(domain_or_bool, bool):
+            return domain_or_bool
+        return eval_domain(domain_or_bool, values)
+
+    def _name_readonly_modifier(self, arch):
+        nodes = arch.xpath("//field[@name='name']")
+        self.assertEqual(len(nodes), 1)
+        return json.loads(nodes[0].get("modifiers") or "{}").get("readonly", False)
+
+    def test_name_readonly_for_the_root_channel_in_the_view(self):
+        arch = etree.fromstring(self.env.ref(self.XMLID).arch)
+        node = arch.xpath("//field[@name='name']")[0]
+        self.assertNotIn("readonly", node.attrib)
+        readonly = safe_eval(node.get("attrs"))["readonly"]
+        self.assertTrue(eval_domain(readonly, self._values(self.root)))
+        self.assertFalse(eval_domain(readonly, self._values(self.child)))
+        new = {"id": False, "name": False, "parent_id": False}
+        self.assertFalse(eval_domain(readonly, new))
+
+    def test_name_readonly_for_the_root_channel_as_served(self):
+        result = self.env["queue.job.channel"].fields_view_get(
+            view_id=self.env.ref(self.XMLID).id, view_type="form"
+        )
+        readonly = self._name_readonly_modifier(etree.fromstring(result["arch"]))
+        self.assertTrue(self._readonly(readonly, self._values(self.root)))
+        self.assertFalse(self._readonly(readonly, self._values(self.child)))
+        self.assertFalse(
+            self._readonly(readonly, {"id": False, "name": False, "parent_id": False})
+        )
+        # the model's field stays writable (the root is protected by write())
+        self.assertFalse(result["fields"]["name"].get("readonly"))
+
+    def test_parent_of_the_root_channel_stays_protected(self):
+        arch = etree.fromstring(self.env.ref(self.XMLID).arch)
+        attrs = safe_eval(arch.xpath("//field[@name='parent_id']")[0].get("attrs"))
+        self.assertTrue(eval_domain(attrs["readonly"], self._values(self.root)))
+        self.assertFalse(eval_domain(attrs["required"], self._values(self.root)))
+        self.assertTrue(eval_domain(attrs["required"], self._values(self.child)))
 
 
 class TestInheritingViews(TransactionCase):
