@@ -1,5 +1,6 @@
-"""Views, actions and menus of the Job Queue (spec §15), as the web client
-loads them."""
+"""Views, actions and menus of the Job Queue, as the web client loads them."""
+import json
+
 from lxml import etree
 from odoo.tests.common import TransactionCase
 
@@ -40,6 +41,31 @@ class TestViews(TransactionCase):
         self.assertEqual(graph.get("widget"), "job_directed_graph")
         self.assertIn("graph_jobs_count", fields)
         self.assertEqual(arch.get("create"), "false")
+        # the stat button and the dependencies page hide on the one
+        # graph_uuid field of the form (shown in debug mode only)
+        self.assertEqual(len(arch.xpath("//field[@name='graph_uuid']")), 1)
+        for node in (
+            buttons["open_graph_jobs"],
+            arch.xpath("//page[@name='dependencies']")[0],
+        ):
+            modifiers = json.loads(node.get("modifiers"))
+            self.assertEqual(modifiers["invisible"], [["graph_uuid", "=", False]])
+
+    def test_job_form_exception(self):
+        arch, fields = self._arch("queue.job", "form", "queue_job.view_queue_job_form")
+        results = arch.xpath("//page[@name='results']")[0]
+        self.assertEqual(
+            json.loads(results.get("modifiers"))["invisible"],
+            [["result", "=", False], ["exc_info", "=", False]],
+        )
+        block = results.xpath("group[@name='exc_info']/div[@id='exc_name']")[0]
+        # the exception's name, its message, then the traceback
+        self.assertEqual(
+            [node.get("name") for node in block.iter("field")],
+            ["exc_name", "exc_message"],
+        )
+        self.assertEqual(block.getnext().get("name"), "exc_info")
+        self.assertTrue({"exc_name", "exc_message", "exc_info"} <= set(fields))
 
     def test_job_search_filters(self):
         arch, __ = self._arch("queue.job", "search", "queue_job.view_queue_job_search")

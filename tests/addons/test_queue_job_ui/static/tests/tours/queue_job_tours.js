@@ -183,6 +183,14 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                         // Only checking the form.
                     },
                 },
+                {
+                    content: "The exception's name and message are above its traceback",
+                    trigger:
+                        '.o_form_view #exc_name:has(.o_field_widget[name="exc_name"]:contains("ZeroDivisionError")) .o_field_widget[name="exc_message"]:contains("division by zero")',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
             ],
             screenshot("job_form", '.o_form_view button[name="requeue"]'),
             [
@@ -451,10 +459,36 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                     content: "Open the root channel",
                     trigger: '.o_data_row:contains("root") td[name="complete_name"]',
                 },
+                {
+                    content: "Edit the root channel",
+                    trigger: ".o_form_button_edit",
+                },
+                {
+                    content: "The name and parent of the root channel are read-only",
+                    trigger:
+                        '.o_form_editable .o_field_widget.o_readonly_modifier[name="name"]:contains("root")',
+                    extra_trigger:
+                        '.o_form_editable .o_field_widget.o_readonly_modifier[name="parent_id"]',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
+                {
+                    content: "Its vacuum interval stays editable",
+                    trigger:
+                        '.o_form_editable input.o_field_widget[name="removal_interval"]',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
+                {
+                    content: "Back to read mode",
+                    trigger: ".o_form_button_cancel",
+                },
             ],
             screenshot(
                 "channel_form",
-                '.o_form_view .o_field_widget[name="complete_name"]'
+                '.o_form_readonly .o_field_widget[name="complete_name"]'
             ),
             openQueueMenu("queue_job.menu_queue_job_function"),
             screenshot(
