@@ -187,20 +187,19 @@ class TestCompatRelatedAction(CompatCase):
 
 @tagged("post_install", "-at_install")
 class TestCompatSavepoint(CompatCase):
-    def delay_in_failed_savepoint(self, flush):
-        uuids = []
+    def delay_around_failed_savepoint(self, flush):
+        """Delay a job before, in and after a savepoint rolled back; return
+        whether the row of each exists."""
+        before = self.record.with_delay().do_work(1)
         with self.assertRaises(ValueError):
             with self.env.cr.savepoint(flush=flush):
-                uuids.append(self.record.with_delay().do_work(1).uuid)
+                within = self.record.with_delay().do_work(2)
                 raise ValueError("rolled back")
-        return uuids[0]
+        after = self.record.with_delay().do_work(3)
+        return [bool(self.count_rows(job.uuid)) for job in (before, within, after)]
 
-    def test_rolled_back_savepoint_without_flush_inserts_nothing(self):
-        job_uuid = self.delay_in_failed_savepoint(flush=False)
-        self.assertEqual(self.count_rows(job_uuid), 0)
-        self.assertFalse(self.job_record(job_uuid))
+    def test_rolled_back_savepoint_without_flush(self):
+        self.assertEqual(self.delay_around_failed_savepoint(flush=False), [True, False, True])
 
-    def test_rolled_back_savepoint_with_flush_inserts_nothing(self):
-        job_uuid = self.delay_in_failed_savepoint(flush=True)
-        self.assertEqual(self.count_rows(job_uuid), 0)
-        self.assertFalse(self.job_record(job_uuid))
+    def test_rolled_back_savepoint_with_flush(self):
+        self.assertEqual(self.delay_around_failed_savepoint(flush=True), [True, False, True])
