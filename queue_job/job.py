@@ -278,7 +278,9 @@ class Job:
             field = model._fields.get(name)
             if field is None or not field.store or not field.column_type:
                 continue
-            cache.set(record, field, field.convert_to_cache(value, record, validate=False))
+            cache.set(
+                record, field, field.convert_to_cache(value, record, validate=False)
+            )
         return record
 
     @classmethod

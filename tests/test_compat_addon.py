@@ -69,9 +69,9 @@ def _addon_test_names():
 
 def _problems(log):
     keep = (" ERROR ", " CRITICAL ", "FAIL:", "ERROR:", "Error", "assert")
-    return "\n".join(
-        line for line in log.splitlines() if any(k in line for k in keep)
-    )[-10000:]
+    return "\n".join(line for line in log.splitlines() if any(k in line for k in keep))[
+        -10000:
+    ]
 
 
 @pytest.mark.timeout(900)
@@ -154,10 +154,14 @@ class TestSavepointOfTheSuiteDatabase(QueueJobCase):
         return [job.uuid in stored for job in (before, within, after)]
 
     def test_rolled_back_savepoint_without_flush(self):
-        self.assertEqual(self.delay_around_failed_savepoint(flush=False), [True, False, True])
+        self.assertEqual(
+            self.delay_around_failed_savepoint(flush=False), [True, False, True]
+        )
 
     def test_rolled_back_savepoint_with_flush(self):
-        self.assertEqual(self.delay_around_failed_savepoint(flush=True), [True, False, True])
+        self.assertEqual(
+            self.delay_around_failed_savepoint(flush=True), [True, False, True]
+        )
 
 
 class Client:

@@ -3,8 +3,6 @@ runjob controller: overrides installed while the server runs are seen at
 once, ``create()``/``write()`` get the values they always got, a ``Job``
 subclass may set its attributes itself, failures are posted as the job's
 user, and the ``fast_paths`` switch turns every fast path off."""
-import sys
-import types
 from contextlib import contextmanager
 from unittest import mock
 
@@ -12,7 +10,7 @@ from job_cases import QueueJobCase
 from odoo.addons.queue_job import fast_paths, sql_store
 from odoo.addons.queue_job.controllers import runjob_dispatch
 from odoo.addons.queue_job.controllers.main import RunJobController
-from odoo.addons.queue_job.job import DONE, ENQUEUED, FAILED, Job
+from odoo.addons.queue_job.job import ENQUEUED, FAILED, Job
 
 FOREIGN_MODULE = "odoo.addons.some_third_party_addon.models.queue_job"
 

@@ -32,7 +32,9 @@ class QueueJob(models.Model):
                 "args": _type_name(vals.get("args")),
                 "kwargs": _type_name(vals.get("kwargs")),
             }
-            self._compat_log("create", vals.get("uuid"), vals.get("state"), json.dumps(info))
+            self._compat_log(
+                "create", vals.get("uuid"), vals.get("state"), json.dumps(info)
+            )
         return super().create(vals_list)
 
     def write(self, vals):

@@ -2,9 +2,8 @@ import json
 import time
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.exceptions import UserError
-
 from odoo.addons.queue_job.job import Job
+from odoo.exceptions import UserError
 
 
 class TestQueueJobCompat(models.Model):
@@ -46,7 +45,7 @@ class TestQueueJobCompat(models.Model):
         for tick in range(int(seconds)):
             time.sleep(1)
             self._log("tick", info=str(tick))
-            self.env.cr.commit()
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         return "ran %s s" % seconds
 
     def _job_store_values(self, job):
@@ -76,7 +75,9 @@ class TestQueueJobCompat(models.Model):
         return {"id": user.id, "partner_id": user.partner_id.id}
 
     @api.model
-    def compat_delay(self, method_name, args=None, kwargs=None, options=None, login=None):
+    def compat_delay(
+        self, method_name, args=None, kwargs=None, options=None, login=None
+    ):
         records = self.create({"name": "compat %s" % method_name})
         if login:
             user = self.env["res.users"].search([("login", "=", login)], limit=1)
@@ -91,9 +92,9 @@ class TestQueueJobCompat(models.Model):
         job = Job.load(self.env, job_uuid)
         job.set_started()
         job.store()
-        self.env.cr.commit()
+        self.env.cr.commit()  # pylint: disable=invalid-commit
         job.perform()
         job.set_done()
         job.store()
-        self.env.cr.commit()
+        self.env.cr.commit()  # pylint: disable=invalid-commit
         return True

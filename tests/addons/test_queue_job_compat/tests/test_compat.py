@@ -6,10 +6,8 @@ imported by pytest: the addon patches ``Job`` for the whole process.
 import json
 
 from lxml import etree
-
-from odoo.tests import common, tagged
-
 from odoo.addons.queue_job.job import Job
+from odoo.tests import common, tagged
 
 from ..models.compat_job import CompatJob
 
@@ -31,7 +29,9 @@ class CompatCase(common.TransactionCase):
 
     def count_rows(self, job_uuid):
         self.env.cr.flush()
-        self.env.cr.execute("SELECT count(*) FROM queue_job WHERE uuid = %s", (job_uuid,))
+        self.env.cr.execute(
+            "SELECT count(*) FROM queue_job WHERE uuid = %s", (job_uuid,)
+        )
         return self.env.cr.fetchone()[0]
 
 
@@ -54,7 +54,9 @@ class TestCompatViews(CompatCase):
         self.assertEqual(len(exc_name), 1)
         self.assertEqual(exc_name[0].getnext().get("id"), "compat_exc_hint")
         self.assertTrue(
-            arch.xpath("//page[@name='dependencies']/p[@class='compat_dependencies_hint']")
+            arch.xpath(
+                "//page[@name='dependencies']/p[@class='compat_dependencies_hint']"
+            )
         )
 
     def test_channel_and_function_forms_extended(self):
@@ -125,7 +127,9 @@ class TestCompatStoreHooks(CompatCase):
 @tagged("post_install", "-at_install")
 class TestCompatJobSubclass(CompatCase):
     def test_subclass_without_super_init_is_stored_and_runs(self):
-        job = CompatJob(self.record.do_work, args=(2,), kwargs={"factor": 5}, priority=3)
+        job = CompatJob(
+            self.record.do_work, args=(2,), kwargs={"factor": 5}, priority=3
+        )
         job.store()
         record = self.job_record(job.uuid)
         self.assertEqual(len(record), 1)
@@ -199,7 +203,11 @@ class TestCompatSavepoint(CompatCase):
         return [bool(self.count_rows(job.uuid)) for job in (before, within, after)]
 
     def test_rolled_back_savepoint_without_flush(self):
-        self.assertEqual(self.delay_around_failed_savepoint(flush=False), [True, False, True])
+        self.assertEqual(
+            self.delay_around_failed_savepoint(flush=False), [True, False, True]
+        )
 
     def test_rolled_back_savepoint_with_flush(self):
-        self.assertEqual(self.delay_around_failed_savepoint(flush=True), [True, False, True])
+        self.assertEqual(
+            self.delay_around_failed_savepoint(flush=True), [True, False, True]
+        )
