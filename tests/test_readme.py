@@ -49,9 +49,7 @@ def test_root_readme_links_exist_and_reach_every_doc():
     assert not missing, "README.rst links to missing files: %s" % missing
     doc_links = {link for link in links if link.startswith("docs/")}
     assert doc_links, "README.rst links to nothing in docs/"
-    unlinked = [
-        p.name for p in _docs() if "docs/%s" % p.name not in doc_links
-    ]
+    unlinked = [p.name for p in _docs() if "docs/%s" % p.name not in doc_links]
     assert not unlinked, "docs/ files not linked from README.rst: %s" % unlinked
 
 
