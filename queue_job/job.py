@@ -41,7 +41,7 @@ STATES = [
 ]
 
 # A job in one of these states is waiting to run: a new job with the same
-# identity key is its duplicate (spec 6.3).
+# identity key is its duplicate.
 WAITING_STATES = (WAIT_DEPENDENCIES, PENDING, ENQUEUED)
 
 # The partial unique index of queue_job (created by the model's init()):
@@ -393,7 +393,7 @@ class Job:
         """Whether this job, while waiting, is under the unique identity index.
 
         Single jobs only: in a graph, a job duplicating a waiting one is
-        stored all the same when another job of the graph is new (spec 7.6).
+        stored all the same when another job of the graph is new.
         """
         return bool(self.identity_key) and not self.graph_uuid
 

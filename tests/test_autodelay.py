@@ -1,4 +1,4 @@
-"""Methods delayed automatically when called (spec §8, acceptance §27.4)."""
+"""Methods delayed automatically when called."""
 from job_cases import QueueJobCase
 from odoo.addons.queue_job.job import Job
 

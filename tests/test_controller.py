@@ -1,5 +1,5 @@
 """``/queue_job/runjob`` and ``/queue_job/create_test_job`` over HTTP, on a real
-prefork Odoo server without job runner (spec §27.10 and bad input)."""
+prefork Odoo server without job runner, and bad input."""
 import json
 import time
 import urllib.request

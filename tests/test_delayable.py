@@ -1,4 +1,4 @@
-"""Delayables and graphs of jobs (spec §7.3-7.7, acceptance §27.3)."""
+"""Delayables and graphs of jobs."""
 import gc
 import os
 from unittest import mock
@@ -410,7 +410,7 @@ class TestGraphDelay(QueueJobCase):
 
 
 class TestDirectExecution(JobLoggingCase):
-    """Jobs executed at once instead of stored (§7.7)."""
+    """Jobs executed at once instead of stored."""
 
     def _delay_graph(self, model):
         node = model.delayable().create_ir_logging("node")

@@ -5,7 +5,7 @@ committed so the servers see them); the tests then watch ``queue_job`` and
 the execution rows from the outside, with single SQL queries (consistent
 snapshots), while the jobs run: in prefork mode (the runner is a worker
 process), in threaded mode (a thread), and with the standalone runner next to
-a server that has no runner. Spec §21-22, §27.12.
+a server that has no runner.
 """
 import os
 import signal

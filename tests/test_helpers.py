@@ -1,5 +1,4 @@
-"""Public test helpers of ``queue_job.tests.common`` (spec §23, acceptance
-§27.9)."""
+"""Public test helpers of ``queue_job.tests.common``."""
 import doctest
 import types
 import unittest

@@ -1,4 +1,4 @@
-"""The in-memory Job (spec §6, acceptance §27.1): building, performing, state
+"""The in-memory Job: building, performing, state
 setters, retry delays, identity keys, store and load."""
 import hashlib
 import os

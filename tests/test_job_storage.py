@@ -1,5 +1,4 @@
-"""Delaying jobs and their storage (spec §6.7, §7.1-7.2, §7.6, §9, §10.3;
-acceptance §27.2 26-37), and the errors on bad input."""
+"""Delaying jobs and their storage, and the errors on bad input."""
 from job_cases import QueueJobCase
 from odoo.addons.queue_job.delay import DelayableRecordset
 from odoo.addons.queue_job.job import PENDING, Job

@@ -1,4 +1,4 @@
-"""JSON of job data (spec §5, acceptance §27.2 38-41): JobEncoder, JobDecoder
+"""JSON of job data: JobEncoder, JobDecoder
 and the JobSerialized field."""
 import json
 from datetime import date, datetime

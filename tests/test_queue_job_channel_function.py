@@ -1,5 +1,4 @@
-"""Models ``queue.job.channel`` and ``queue.job.function`` (spec §27.7) and the
-wizards (§27.8)."""
+"""Models ``queue.job.channel`` and ``queue.job.function``, and the wizards."""
 import psycopg2
 from odoo import exceptions
 from odoo.addons.queue_job.job import CANCELLED, DONE, FAILED, PENDING, Job

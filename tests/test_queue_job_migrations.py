@@ -1,4 +1,4 @@
-"""Migration scripts (spec §1.4) and the install hook, run on the test
+"""Migration scripts and the install hook, run on the test
 database inside the test transaction (rolled back, DDL included)."""
 import importlib.util
 from datetime import datetime, timedelta

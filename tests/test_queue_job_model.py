@@ -1,5 +1,5 @@
-"""Model ``queue.job``: actions, failure messages, related actions, maintenance
-(spec §27.5, §27.6), cascade cancel and bad input."""
+"""Model ``queue.job``: actions, failure messages, related actions, maintenance,
+cascade cancel and bad input."""
 import logging
 from datetime import datetime, timedelta
 from unittest import mock

@@ -1,5 +1,5 @@
 """The ``queue_job_notify`` trigger: what the job runner is told, and when
-(team NOTIFY contract, spec §16), seen from a LISTEN connection."""
+(the NOTIFY contract with the runner), seen from a LISTEN connection."""
 import json
 import select
 import time

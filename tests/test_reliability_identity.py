@@ -42,7 +42,7 @@ class TestUniqueIdentityIndex(common.TransactionCase):
         self.assertIn("graph_uuid IS NULL", definition)
         for state in ("wait_dependencies", "pending", "enqueued"):
             self.assertIn(state, definition)
-        # the index of the spec, for the duplicate lookup, is still there
+        # the non-unique index of the duplicate lookup is still there
         self.env.cr.execute(
             "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
             ("queue_job_identity_key_state_partial_index",),

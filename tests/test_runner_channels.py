@@ -1,8 +1,8 @@
 """The job runner's scheduler (jobrunner.channels): pure Python, no database.
 
-Covers the channel configuration grammar (spec §19), the scheduling
-algorithm (§20), its five worked examples (§20.7) and the scenarios of
-§27.11, with ``now`` passed explicitly everywhere.
+Covers the channel configuration grammar, the scheduling algorithm, its
+worked examples and further scenarios, with ``now`` passed explicitly
+everywhere.
 """
 import pytest
 from odoo.addons.queue_job.exception import ChannelNotFound
@@ -35,7 +35,7 @@ def run(manager, now):
     return [job.uuid for job in manager.get_jobs_to_run(now)]
 
 
-# -- grammar (§19) ---------------------------------------------------------
+# -- grammar ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_default_root_capacity_is_one():
     assert ChannelManager().get_channel_by_name(None).capacity == 1
 
 
-# -- channel lookup (§20.6, §27.11 #94) -------------------------------------
+# -- channel lookup ----------------------------------------------------------
 
 
 def test_get_channel_by_name():
@@ -251,7 +251,7 @@ def test_channel_queue_eta_jobs_compete_by_priority_once_due():
     assert queue.get_wakeup_time(7) == 7
 
 
-# -- the worked examples (§20.7, §27.11 #95) ----------------------------------
+# -- the worked examples -----------------------------------------------------
 
 
 def test_worked_example_1_capacities():
@@ -338,7 +338,7 @@ def test_worked_example_5_sequential():
     assert run(manager, 106) == []
 
 
-# -- further scenarios (§27.11 #96-98) and edge cases --------------------------
+# -- further scenarios and edge cases -----------------------------------------
 
 
 def test_capacity_zero_sub_channel_is_unlimited_below_root():

@@ -1,4 +1,4 @@
-"""Job runner configuration: sources, precedence, validation (spec §18).
+"""Job runner configuration: sources, precedence, validation.
 
 ``RunnerConfig.from_sources`` is pure; the adapter functions of
 ``jobrunner.runner`` are checked against the real ``odoo.tools.config`` (its

@@ -203,7 +203,7 @@ class QueueJob(models.Model):
         makes the second insert wait for the first transaction and fail if
         it commits, and ``Job._store_or_find_duplicate()`` turns that into
         the existing job. Jobs of a graph are not covered: a graph stores a
-        duplicate job when another of its jobs is new (spec 7.6).
+        duplicate job when another of its jobs is new.
 
         Duplicates stored before this index existed (by a race, or by a
         retry or requeue in the original addon) prevent its creation: the
