@@ -168,3 +168,10 @@ def test_addon_readme_has_the_oca_sections_in_english():
     html = ADDON_INDEX.read_text()
     assert str(REPO_ROOT) not in html
     assert 'name="generator"' not in html
+
+
+def test_root_readme_names_english_headings():
+    """The root README points at the addon README's sections by their names."""
+    text = (REPO_ROOT / "README.rst").read_text()
+    for spanish in ("Desarrollo", "Uso", "Configuración", "Problemas conocidos"):
+        assert "*%s*" % spanish not in text
