@@ -18,7 +18,7 @@ from odoo import _
 from odoo.tools import mute_logger
 from psycopg2 import IntegrityError, errorcodes
 
-from . import pending_inserts, sql_store
+from . import job_api_lease, pending_inserts, sql_store
 from .claimed_row import ClaimedRow
 from .exception import FailedJobError, JobError, NoSuchJobError, RetryableJobError
 from .fields import JobEncoder
@@ -703,6 +703,7 @@ class Job:
         A new job stored by ``delay()`` is inserted at the next flush of its
         transaction, with the other new jobs (see ``queue_job.pending_inserts``).
         """
+        self._keep_lease_while_started()
         job_model = self._store_model()
         if self._db_record_id:
             db_record = job_model.browse(self._db_record_id)
@@ -733,6 +734,13 @@ class Job:
                 )
             else:
                 self._stored_as(sql_store.insert(job_model, [vals])[0])
+
+    def _keep_lease_while_started(self):
+        """Hold the job's lease while code other than the runjob controller
+        (which gives ``_lease``) runs it: a started job without lease is
+        taken for one whose worker died (see ``queue_job.job_api_lease``)."""
+        if self._lease is None:
+            job_api_lease.note_store(self)
 
     def _lease_to_release(self, cr):
         """The job's lease, if this store is to release it (see
