@@ -18,7 +18,7 @@ from odoo import _
 from odoo.tools import mute_logger
 from psycopg2 import IntegrityError, errorcodes
 
-from . import sql_store
+from . import job_api_lease, sql_store
 from .exception import FailedJobError, JobError, NoSuchJobError, RetryableJobError
 from .fields import JobEncoder
 
@@ -782,6 +782,7 @@ class Job:
         back to a savepoint: a job stored in a savepoint that is rolled back
         must be stored again before the next commit).
         """
+        self._keep_lease_while_started()
         job_model = self._store_model()
         if self._db_record_id:
             db_record = job_model.browse(self._db_record_id)
@@ -816,6 +817,13 @@ class Job:
         return dict(
             vals, records=self.recordset, args=self.args, kwargs=dict(self.kwargs)
         )
+
+    def _keep_lease_while_started(self):
+        """Hold the job's lease while code other than the runjob controller
+        (which gives ``_lease``) runs it: a started job without lease is
+        taken for one whose worker died (see ``queue_job.job_api_lease``)."""
+        if self._lease is None:
+            job_api_lease.note_store(self)
 
     def _lease_to_release(self, cr):
         """The job's lease, if this store is to release it (see

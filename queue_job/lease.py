@@ -83,6 +83,36 @@ def release_job_lease(cr, job_id):
     return cr.fetchone()[0]
 
 
+# Takes the lease of job ``%(job_id)s`` for the session, unless the session
+# holds it already (NULL then): session-level advisory locks are re-entrant,
+# and a second hold would outlive the release its first holder does.
+HOLD_LEASE_UNLESS_OWN = (
+    "SELECT CASE WHEN EXISTS ("
+    " SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = pg_backend_pid() AND objsubid = 2"
+    " AND classid = %(namespace)s::oid AND objid = %(job_id)s::oid"
+    " AND database = (SELECT oid FROM pg_database"
+    " WHERE datname = current_database()))"
+    " THEN NULL ELSE pg_try_advisory_lock(%(namespace)s, %(job_id)s) END"
+)
+
+
+def acquire_job_lease_unless_own(cr, job_id, wait=LEASE_WAIT):
+    """Like :func:`acquire_job_lease`, but None when the session of ``cr``
+    holds the lease already (taken by someone else in this session, who
+    releases it): only a True result is to be released by the caller."""
+    params = {"namespace": JOB_LEASE_NAMESPACE, "job_id": job_id}
+    deadline = time.monotonic() + wait
+    while True:
+        cr.execute(HOLD_LEASE_UNLESS_OWN, params)
+        taken = cr.fetchone()[0]
+        if taken is None or taken:
+            return taken
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(LEASE_POLL_INTERVAL)
+
+
 class JobLease:
     """The lease of job ``job_id``, held by the session of ``cr``.
 

@@ -247,6 +247,11 @@ def test_runner_rescues_a_job_whose_worker_dies(
         "job %s of db %s was started by a worker that died (pid 4242), try 1:"
         " requeued" % (uuid, fake_db.name)
     ) in logs.text
+    # the fake Odoo has no /queue_job/rescue: the runner fell back to SQL
+    assert (
+        "Odoo could not be asked to end the jobs of dead workers of db %s"
+        % fake_db.name
+    ) in logs.text
 
 
 def test_request_in_flight_is_not_rescued(

@@ -228,6 +228,11 @@ class QueueJobDatabase:
             },
         )
 
+    def dead_started_jobs(self):
+        """The uuids of the started jobs whose worker died (to be ended by
+        Odoo, see ``queries.SELECT_DEAD_STARTED``)."""
+        return [uuid for (uuid,) in self._execute(queries.SELECT_DEAD_STARTED)]
+
     def rescue_lost_enqueued_jobs(self, grace, in_flight):
         """Put back to pending the jobs enqueued for more than ``grace``
         seconds whose uuid is not in ``in_flight``; return their uuids."""

@@ -154,6 +154,18 @@ RESCUE_DEAD_STARTED = (
     " RETURNING job.uuid, job.state, dead.worker_pid, job.retry"
 )
 
+# The started jobs whose lease is free (their worker died), which the runner
+# asks Odoo to end (see queue_job.rescue): nothing is written, the rows and
+# leases are only tried for the statement. Rows locked by a transaction (a
+# worker storing the job's end) are skipped, as in RESCUE_DEAD_STARTED.
+# Uses the index on queue_job.state.
+SELECT_DEAD_STARTED = (
+    "SELECT started.uuid FROM ("
+    " SELECT id, uuid FROM queue_job WHERE state = 'started'"
+    " FOR UPDATE SKIP LOCKED"
+    ") started WHERE " + LEASE_IS_FREE.format(job_id="started.id")
+)
+
 # Rescue of the dispatches lost in transit: jobs ``enqueued`` for longer
 # than a grace period whose request is not in flight from this runner (sent
 # by a runner that died, or answered without the job being started). Rows

@@ -71,6 +71,7 @@ from .dispatcher import (
     basic_auth,
     runjob_path,
 )
+from .odoo_rescue import OdooRescues
 
 _logger = logging.getLogger(__name__)
 
@@ -279,6 +280,9 @@ class QueueJobRunner:
                 config.http_auth_password,
             ),
             self._on_dispatch_result,
+        )
+        self.odoo_rescues = OdooRescues(
+            self.dispatcher.endpoint, self._on_rescue_fallback
         )
         # Written by the dispatcher thread, read by the loop (deque is
         # thread-safe for append/popleft).
@@ -542,7 +546,7 @@ class QueueJobRunner:
         flight from this runner, was lost in transit. Both are put back
         by guarded updates, so a job alive in a worker is never touched.
         """
-        for uuid, state, worker_pid, retry in db.rescue_dead_started_jobs():
+        for uuid, state, worker_pid, retry in self._rescue_dead_started(db_name, db):
             if state == "failed":
                 outcome = "failed, no try left"
             elif state == "cancelled":
@@ -567,6 +571,32 @@ class QueueJobRunner:
                 db_name,
                 ENQUEUED_RESCUE_GRACE,
             )
+
+    def _rescue_dead_started(self, db_name, db):
+        """Hand the started jobs of dead workers of ``db`` to Odoo, which ends
+        them through the Job API (see ``odoo_rescue``); rescue them in SQL
+        here, and return them, only when Odoo could not be asked."""
+        failure = self.odoo_rescues.take_fallback(db_name)
+        if failure is None:
+            if not self.odoo_rescues.busy(db_name):
+                dead = db.dead_started_jobs()
+                if dead:
+                    self.odoo_rescues.request(db_name, dead)
+            return ()
+        rescued = db.rescue_dead_started_jobs()
+        _logger.warning(
+            "Odoo could not be asked to end the jobs of dead workers of db %s"
+            " (%s): %d rescued in SQL, without the ORM",
+            db_name,
+            failure,
+            len(rescued),
+        )
+        return rescued
+
+    def _on_rescue_fallback(self):
+        """From a rescue thread: rescue in SQL at once (next maintenance)."""
+        self._next_maintenance = 0.0
+        self._wakeup()
 
     def _keep_alive(self, now):
         for db_name, db in list(self.db_by_name.items()):

@@ -53,3 +53,10 @@ class TestReliabilityJob(models.Model):
         if not self.env.cr.fetchone()[0]:
             time.sleep(duration)
         return self._record(name, "end").id
+
+    def _job_store_values_for_sleep_first_try(self, job):
+        """Append each state stored through ``Job.store()`` to the job's
+        ``additional_info``: an end written in SQL leaves no trace there."""
+        stored = self.env["queue.job"].sudo().search([("uuid", "=", job.uuid)])
+        states = (stored.additional_info or "").split()
+        return {"additional_info": " ".join(states + [job.state])}

@@ -1,0 +1,106 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
+"""The end of a job whose worker died, written by Odoo through the Job API.
+
+The job runner finds ``started`` jobs whose lease is free (their worker was
+killed, crashed or timed out) and asks an Odoo worker to end them
+(``/queue_job/rescue``): written through ``Job.store()``, the end is what
+any end of a job is: a failure posts its message and subscribes the
+followers, ``write()`` overrides of ``queue.job`` and automated actions see
+it (``queue_job.sql_store`` goes through the ORM when they exist). The
+decision is the runner's SQL rescue's (``RESCUE_DEAD_STARTED``), which the
+runner still uses when Odoo cannot be asked: the try counts, the job goes
+back to pending, or is cancelled when a job with its identity key waits, or
+fails (``WorkerDiedError``) once its tries are exhausted.
+
+Only a job that is started, whose row no transaction holds and whose lease
+is free is touched: the runner's own condition, so a live worker is never
+robbed, whoever calls.
+"""
+import logging
+
+from .jobrunner.database import REQUEUED_MESSAGE, WORKER_DIED_ERROR, WORKER_DIED_MESSAGE
+from .jobrunner.queries import STATE_IS
+from .job import FAILED, STARTED, Job
+from .lease import JOB_LEASE_NAMESPACE
+
+_logger = logging.getLogger(__name__)
+
+# The row of the started job, locked unless a transaction holds it (a worker
+# storing its end), and its lease tried for this transaction: the try is
+# evaluated on the locked row only (above the subquery's row lock), and the
+# lock keeps anyone from taking the lease until the end is committed.
+LOCK_DEAD_STARTED_JOB = """
+    SELECT locked.id, pg_try_advisory_xact_lock({namespace}, locked.id)
+    FROM (
+        SELECT id FROM queue_job
+        WHERE uuid = %s AND {state_is}%s
+        FOR UPDATE SKIP LOCKED
+    ) locked
+""".format(
+    namespace=JOB_LEASE_NAMESPACE, state_is=STATE_IS
+)
+
+# First word of the answer of the route when it decided (see the runner).
+ANSWER_PREFIX = "queue_job rescue:"
+
+
+def lock_dead_job(env, job_uuid):
+    """Lock the row of ``job_uuid`` if it is a started job without live
+    worker; return None, else why not (for the log)."""
+    env.cr.execute(LOCK_DEAD_STARTED_JOB, (job_uuid, STARTED))
+    row = env.cr.fetchone()
+    if row is None:
+        env.cr.execute("SELECT state FROM queue_job WHERE uuid = %s", (job_uuid,))
+        state = env.cr.fetchone()
+        if state is None:
+            return "it does not exist"
+        if state[0] == STARTED:
+            return "its row is being written by another transaction"
+        return "it is %s, not started" % state[0]
+    if not row[1]:
+        return "its lease is held: its worker is alive"
+    return None
+
+
+def end_dead_job(env, job_uuid):
+    """End the started job ``job_uuid``, whose row :func:`lock_dead_job`
+    locked, as the runner's rescue would; return ``(job, worker pid)``."""
+    job = Job.load(env, job_uuid)
+    worker_pid = job.worker_pid
+    # the SQL rescue formats a NULL pid as an empty string
+    pid_text = "" if worker_pid is None else worker_pid
+    job.retry += 1
+    job.date_enqueued = None
+    if (job.max_retries or 0) > 0 and job.retry >= job.max_retries:
+        message = WORKER_DIED_MESSAGE % (pid_text, job.max_retries)
+        job.set_failed(exc_name=WORKER_DIED_ERROR, exc_message=message, exc_info=message)
+    else:
+        job.date_started = None
+        job.worker_pid = None
+        job.exc_name = None
+        job.exc_message = None
+        # cancelled instead when a job with its identity key waits
+        job.set_pending(result=REQUEUED_MESSAGE % pid_text, reset_retry=False)
+    job.store()
+    return job, worker_pid
+
+
+def rescue_dead_job(env, job_uuid):
+    """Lock, check and end the job ``job_uuid`` of a dead worker, in the
+    transaction of ``env`` (to be committed by the caller); return the
+    answer of the route."""
+    refused = lock_dead_job(env, job_uuid)
+    if refused:
+        env.cr.rollback()
+        _logger.info("asked to rescue job %s, but %s: nothing done", job_uuid, refused)
+        return "%s not rescued: %s" % (ANSWER_PREFIX, refused)
+    job, worker_pid = end_dead_job(env, job_uuid)
+    outcome = job.state if job.state != FAILED else "failed, no try left"
+    _logger.warning(
+        "job %s was started by a worker that died (pid %s), try %s: %s",
+        job_uuid,
+        worker_pid,
+        job.retry,
+        outcome,
+    )
+    return "%s %s %s %s" % (ANSWER_PREFIX, job.state, worker_pid, job.retry)
