@@ -16,15 +16,18 @@ one, begun as psycopg2 would have begun it. Odoo's commit bookkeeping
 dropped, post-commit hooks run) is done around the statement.
 
 Only for an Odoo ``Cursor`` in a transaction of psycopg2's making (not a
-test cursor, which must never commit, nor autocommit), and only for a
-statement whose result is not needed: psycopg2 returns the result of the
-last statement of the string, the ``BEGIN``.
+test cursor, which must never commit, nor autocommit), only for a
+statement whose result is not needed (psycopg2 returns the result of the
+last statement of the string, the ``BEGIN``), and while the fast paths are
+on (``queue_job.fast_paths``).
 """
 import contextlib
 import weakref
 
 import odoo.sql_db
 from psycopg2 import extensions
+
+from . import fast_paths
 
 # The BEGIN psycopg2 sends for each isolation level (``connection.isolation_level``)
 BEGIN_STATEMENTS = {
@@ -55,7 +58,7 @@ def _suffix(cr):
     """What to append to a statement of ``cr`` to commit and begin the
     next transaction, or None when it cannot be done (see the module
     docstring)."""
-    if type(cr) is not odoo.sql_db.Cursor:
+    if type(cr) is not odoo.sql_db.Cursor or not fast_paths.enabled():
         return None
     connection = cr._cnx
     if (

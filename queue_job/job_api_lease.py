@@ -178,8 +178,7 @@ class _CursorLeases:
         if connection.closed:
             return  # PostgreSQL released them with the session
         idle = (
-            not connection.autocommit
-            and connection.status == extensions.STATUS_READY
+            not connection.autocommit and connection.status == extensions.STATUS_READY
         )
         try:
             if idle:

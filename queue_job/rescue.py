@@ -18,9 +18,9 @@ robbed, whoever calls.
 """
 import logging
 
+from .job import FAILED, STARTED, Job
 from .jobrunner.database import REQUEUED_MESSAGE, WORKER_DIED_ERROR, WORKER_DIED_MESSAGE
 from .jobrunner.queries import STATE_IS
-from .job import FAILED, STARTED, Job
 from .lease import JOB_LEASE_NAMESPACE
 
 _logger = logging.getLogger(__name__)
@@ -73,7 +73,9 @@ def end_dead_job(env, job_uuid):
     job.date_enqueued = None
     if (job.max_retries or 0) > 0 and job.retry >= job.max_retries:
         message = WORKER_DIED_MESSAGE % (pid_text, job.max_retries)
-        job.set_failed(exc_name=WORKER_DIED_ERROR, exc_message=message, exc_info=message)
+        job.set_failed(
+            exc_name=WORKER_DIED_ERROR, exc_message=message, exc_info=message
+        )
     else:
         job.date_started = None
         job.worker_pid = None

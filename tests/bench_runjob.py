@@ -15,13 +15,22 @@ speed still moves both from one run to the next: compare two versions of
 the worker's code with this one, in alternating runs::
 
     python tests/bench_runjob.py [--jobs 2000] [--rounds 3] [--keep-db]
+        [--variants fast,no-sql-store,no-claim-load,no-chained-commit,
+                    no-short-dispatch,no-fast-paths]
 
-(with the Python of an Odoo 15.0 installation).
+(with the Python of an Odoo 15.0 installation). ``--variants`` runs each
+round once per variant, in turn: ``fast`` as shipped, ``no-fast-paths``
+with the switch ``ODOO_QUEUE_JOB_FAST_PATHS=0``, and ``no-<path>`` with
+that one fast path turned off in this process, to weigh what each saves.
 """
 import argparse
+import contextlib
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -64,6 +73,39 @@ def run_jobs(odoo, db, uuids):
     return time.thread_time() - cpu_before, time.perf_counter() - wall_before
 
 
+@contextlib.contextmanager
+def _commit_after_block(cr):
+    yield
+    cr.commit()
+
+
+def variant(name):
+    """A context manager running the jobs with one fast path off (see the
+    module docstring)."""
+    from odoo.addons.queue_job import sql_store
+    from odoo.addons.queue_job.controllers import main as controller
+    from odoo.addons.queue_job.controllers import runjob_dispatch
+    from odoo.addons.queue_job.job import Job
+
+    if name == "fast":
+        return contextlib.nullcontext()
+    if name == "no-fast-paths":
+        return mock.patch.dict(os.environ, {"ODOO_QUEUE_JOB_FAST_PATHS": "0"})
+    if name == "no-sql-store":
+        return mock.patch.object(sql_store, "_trusted", return_value=False)
+    if name == "no-claim-load":
+        return mock.patch.object(Job, "_loads_as_defined_here", return_value=False)
+    if name == "no-chained-commit":
+        return mock.patch.object(
+            controller, "commit_with_last_statement", _commit_after_block
+        )
+    if name == "no-short-dispatch":
+        return mock.patch.object(
+            runjob_dispatch, "dispatch_hooks_are_odoo_own", return_value=False
+        )
+    raise ValueError("unknown variant %r" % name)
+
+
 def measure(odoo, db, postmaster, count):
     """CPU ms per job of the thread serving the requests and of PostgreSQL,
     wall ms per job, and the machine's speed (see ``bench_host.HostMeter``)."""
@@ -86,6 +128,13 @@ def main():
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--variants",
+        type=lambda value: value.split(","),
+        default=["fast"],
+        help="comma-separated: fast, no-fast-paths, no-sql-store, no-claim-load,"
+        " no-chained-commit, no-short-dispatch",
+    )
     args = parser.parse_args()
 
     odoo, _addons_path, db = bench_throughput.create_scratch_database(
@@ -103,21 +152,34 @@ def main():
             "runjob through Odoo's WSGI application, %d trivial jobs per round"
             % args.jobs
         )
+        totals = {name: [] for name in args.variants}
         for round_number in range(1, args.rounds + 1):
-            worker, pg, wall, host = measure(odoo, db, postmaster, args.jobs)
-            print(
-                "round %d: CPU %.2f ms per job (worker %.2f, PostgreSQL %.2f),"
-                " wall %.2f ms; host: %s"
-                % (
-                    round_number,
-                    worker + pg,
-                    worker,
-                    pg,
-                    wall,
-                    bench_host.describe(host),
-                ),
-                flush=True,
-            )
+            for name in args.variants:
+                with variant(name):
+                    worker, pg, wall, host = measure(odoo, db, postmaster, args.jobs)
+                totals[name].append(worker + pg)
+                print(
+                    "round %d %s: CPU %.2f ms per job (worker %.2f, PostgreSQL"
+                    " %.2f), wall %.2f ms; host: %s"
+                    % (
+                        round_number,
+                        name,
+                        worker + pg,
+                        worker,
+                        pg,
+                        wall,
+                        bench_host.describe(host),
+                    ),
+                    flush=True,
+                )
+        if len(args.variants) > 1:
+            fast = statistics.median(totals[args.variants[0]])
+            for name in args.variants:
+                median = statistics.median(totals[name])
+                print(
+                    "median %-18s %.2f ms per job (%+.1f%% against %s)"
+                    % (name, median, (median - fast) * 100 / fast, args.variants[0])
+                )
     finally:
         if not args.keep_db:
             odoo.sql_db.close_db(db)

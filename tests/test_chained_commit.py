@@ -170,3 +170,11 @@ def test_no_commit_in_the_statement_outside_a_transaction_or_in_tests(
             assert chained_commit._suffix(env.cr) is None
         finally:
             env.cr._cnx.autocommit = False
+
+
+def test_no_commit_in_the_statement_with_the_fast_paths_off(committed_env, monkeypatch):
+    with committed_env() as env:
+        env.cr.execute("SELECT 1")
+        assert chained_commit._suffix(env.cr) is not None
+        monkeypatch.setenv("ODOO_QUEUE_JOB_FAST_PATHS", "off")
+        assert chained_commit._suffix(env.cr) is None

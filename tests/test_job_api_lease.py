@@ -70,7 +70,13 @@ def _run_for_a_while(env, db_name, uuid, job_id):
 
 @pytest.mark.parametrize("how", ["loaded", "new"])
 def test_job_run_through_the_job_api_is_not_requeued(
-    committed_env, db_name, queued_job, start_runner, logs, fast_maintenance, how
+    committed_env,
+    db_name,
+    queued_job,
+    start_runner,
+    logs,  # noqa: F811
+    fast_maintenance,  # noqa: F811
+    how,
 ):
     start_runner([db_name], free_port())
     wait_log(logs, "queue job runner ready for db %s" % db_name, timeout=30)

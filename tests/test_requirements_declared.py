@@ -26,7 +26,7 @@ def _normalized(name):
 
 
 def _requirement_name(text):
-    return _normalized(re.split(r"[<>=!~;\[ (]", text.strip(), 1)[0])
+    return _normalized(re.split(r"[<>=!~;\[ (]", text.strip(), maxsplit=1)[0])
 
 
 def declared_distributions(files=REQUIREMENT_FILES):

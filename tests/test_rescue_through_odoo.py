@@ -95,7 +95,9 @@ def test_route_refuses_a_job_whose_lease_is_held(committed_env, db_name, started
         # a transaction writing the row (a worker storing the end)
         with closing(psycopg2.connect(dbname=db_name)) as other:
             with other.cursor() as cr:
-                cr.execute("SELECT 1 FROM queue_job WHERE id = %s FOR UPDATE", (job_id,))
+                cr.execute(
+                    "SELECT 1 FROM queue_job WHERE id = %s FOR UPDATE", (job_id,)
+                )
                 answer = _rescue(committed_env, uuid)
             other.rollback()
         assert answer.endswith("its row is being written by another transaction")
@@ -107,7 +109,6 @@ def test_route_refuses_a_job_whose_lease_is_held(committed_env, db_name, started
         1,
         "Requeued: the worker running the job (pid 4242) died.",
     )
-
 
 
 # -- on a real server with its runner ------------------------------------
@@ -146,7 +147,12 @@ def test_dead_jobs_are_ended_through_the_job_api(server, jobs, committed_env):
     job_id, state, exc_name, retry, user_id, info = jobs.row(
         exhausted, "id", "state", "exc_name", "retry", "user_id", "additional_info"
     )
-    assert (state, exc_name, retry, user_id) == ("failed", WORKER_DIED_ERROR, 1, admin_id)
+    assert (state, exc_name, retry, user_id) == (
+        "failed",
+        WORKER_DIED_ERROR,
+        1,
+        admin_id,
+    )
     assert info == "pending started failed"
     assert str(killed[exhausted]) in jobs.row(exhausted, "exc_message")[0]
     # What queue.job.write() does for a failure: message and followers.
@@ -179,7 +185,6 @@ def test_dead_jobs_are_ended_through_the_job_api(server, jobs, committed_env):
     assert "rescued in SQL" not in server.log_text()
 
 
-
 def test_route_is_anonymous_and_refuses_live_or_waiting_jobs(
     server, committed_env, db_name, started_job
 ):
@@ -191,7 +196,9 @@ def test_route_is_anonymous_and_refuses_live_or_waiting_jobs(
         worker.autocommit = True
         with worker.cursor() as cr:
             assert acquire_job_lease(cr, job_id, wait=0)
-        status, body = server.get("/queue_job/rescue?db=%s&job_uuid=%s" % (db_name, uuid))
+        status, body = server.get(
+            "/queue_job/rescue?db=%s&job_uuid=%s" % (db_name, uuid)
+        )
         assert (status, body) == (
             200,
             "queue_job rescue: not rescued: its lease is held: its worker is alive",
