@@ -20,10 +20,15 @@ and the hooks of ``ir.http._dispatch()``, which no anonymous route called by
 a program needs. The registry is checked with the job's claim (see
 :func:`check_claimed_registry`).
 
+Every request to a queue_job route is checked first (see
+``request_checks``): a bad one is answered 400 here, whichever way it
+would have been served.
+
 Anything else goes through Odoo's dispatch: other methods and paths, a
 database this process has not loaded yet (its first request loads it), and
 a runjob route whose authentication or type was changed by an override.
 """
+import logging
 import threading
 import time
 import weakref
@@ -32,7 +37,9 @@ from odoo import http
 from odoo.modules.registry import Registry
 from werkzeug.exceptions import HTTPException
 
-RUNJOB_PATH = "/queue_job/runjob"
+from . import request_checks
+
+RUNJOB_PATH = request_checks.RUNJOB_PATH
 
 # ir.http routing map -> runjob endpoint (None when not served here); a
 # routing map is rebuilt when the modules of the database change
@@ -155,8 +162,13 @@ def install():
     if getattr(http.Root.__call__, "_queue_job_runjob", False):
         return
     odoo_call = http.Root.__call__
+    logging.getLogger("werkzeug").addFilter(request_checks.AccessLogFilter())
 
     def __call__(self, environ, start_response):
+        # before anything else, whichever way the request is then served
+        response = request_checks.refuse_or_none(environ)
+        if response is not None:
+            return response(environ, start_response)
         response = serve_runjob(self, environ)
         if response is None:
             return odoo_call(self, environ, start_response)
