@@ -2,6 +2,7 @@
 """HTTP entry points: ``/queue_job/runjob`` executes one job for the runner."""
 import contextlib
 import logging
+import os
 import random
 import time
 import traceback
@@ -11,7 +12,7 @@ import odoo
 from odoo import SUPERUSER_ID, _, api, http, tools
 from odoo.exceptions import MissingError
 from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
-from psycopg2 import OperationalError, errorcodes
+from psycopg2 import InterfaceError, OperationalError, errorcodes
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
 from ..chained_commit import commit_with_last_statement
@@ -37,6 +38,49 @@ DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
 
 # Longest traceback of a failed job logged whole (it is stored whole).
 LOGGED_TRACEBACK_LENGTH = 10000
+
+
+# What PostgreSQL answers to the statements of a session it ends: server
+# shutting down or restarting, session terminated, server starting up.
+DATABASE_GONE_PGCODES = (
+    errorcodes.ADMIN_SHUTDOWN,
+    errorcodes.CRASH_SHUTDOWN,
+    errorcodes.CANNOT_CONNECT_NOW,
+)
+# How long a worker whose connection was cut waits for the database to put
+# its job back to pending (the runner's rescue does it otherwise).
+REQUEUE_INTERRUPTED_WAIT = 30  # seconds
+REQUEUE_INTERRUPTED_POLL = 0.5  # seconds
+INTERRUPTED_MESSAGE = (
+    "Requeued: the database connection of its worker (pid %s) was lost"
+    " while the job ran; not counted as a try."
+)
+# Puts back to pending, without counting a try, the job whose execution
+# this worker lost with its connection: still started by this process at
+# that date, and no one holds its lease (the lease went with the
+# connection; a job started again holds it).
+REQUEUE_INTERRUPTED_JOB = """
+    UPDATE queue_job
+    SET state = 'pending', date_enqueued = NULL, date_started = NULL,
+        worker_pid = NULL, result = %(message)s
+    WHERE uuid = %(uuid)s AND {state_is}'started'
+        AND worker_pid = %(pid)s
+        AND (%(date_started)s::timestamp IS NULL
+            OR date_trunc('second', date_started)
+                = date_trunc('second', %(date_started)s::timestamp))
+        AND pg_try_advisory_xact_lock({namespace}, id)
+    RETURNING id
+""".format(
+    state_is=STATE_IS, namespace=JOB_LEASE_NAMESPACE
+)
+
+
+def connection_lost(cr, exc):
+    """Whether ``exc`` came of the database going away under ``cr``."""
+    if getattr(exc, "pgcode", None) in DATABASE_GONE_PGCODES:
+        return True
+    cnx = getattr(cr, "_cnx", None)
+    return bool(cnx is not None and cnx.closed)
 
 
 class JobFailedError(Exception):
@@ -143,6 +187,11 @@ class RunJobController(http.Controller):
             self._retry_later(env, job, err)
             return ""
         except Exception as orig_exception:
+            if connection_lost(env.cr, orig_exception):
+                # not the job's failure: nothing of it was committed since
+                # it started, and no failure could be stored anyway
+                self._requeue_interrupted(env, job_uuid, job, orig_exception)
+                raise
             traceback_txt = traceback.format_exc()
             # stored whole, logged shortened: a job may fail with any message
             _logger.error(shorten_middle(traceback_txt, LOGGED_TRACEBACK_LENGTH))
@@ -297,6 +346,47 @@ class RunJobController(http.Controller):
             return None
         return lease, Job._claimed_row(env, row)
 
+    def _requeue_interrupted(self, env, job_uuid, job, exc):
+        """Put back to pending, without counting a try, the job whose
+        execution was cut by the loss of the database connection.
+
+        The worker is alive, so it says so itself, on a new connection, as
+        soon as the database is back (for a while). Should it not manage,
+        or the runner's rescue come first, the rescue recognises a restart
+        of PostgreSQL by itself (``queries.RESCUE_INTERRUPTED_STARTED``).
+        """
+        _logger.warning(
+            "job %s interrupted: the database connection was lost (%s)",
+            job_uuid,
+            shorten(str(exc).strip() or type(exc).__name__, 300),
+        )
+        params = {
+            "message": INTERRUPTED_MESSAGE % os.getpid(),
+            "uuid": job_uuid,
+            "pid": os.getpid(),
+            "date_started": job.date_started if job is not None else None,
+        }
+        deadline = time.monotonic() + REQUEUE_INTERRUPTED_WAIT
+        while True:
+            try:
+                with env.registry.cursor() as cr:
+                    cr.execute(REQUEUE_INTERRUPTED_JOB, params)
+                    requeued = bool(cr.fetchall())
+                break
+            except (OperationalError, InterfaceError):
+                if time.monotonic() >= deadline:
+                    _logger.warning(
+                        "job %s: the database is still away, its requeue is"
+                        " left to the job runner",
+                        job_uuid,
+                    )
+                    return
+                time.sleep(REQUEUE_INTERRUPTED_POLL)
+        if requeued:
+            _logger.warning(
+                "job %s put back to pending, not counted as a try", job_uuid
+            )
+
     def _release_job_lease(self, env, lease):
         """Release ``lease`` unless the job's final commit did.
 
@@ -306,7 +396,9 @@ class RunJobController(http.Controller):
         lock survives rollbacks, and the request's connection goes back to
         Odoo's pool, so it is released explicitly, in autocommit.
         """
-        if lease.held:
+        if lease.held and connection_lost(env.cr, None):
+            lease.released(True)  # it went with the connection
+        elif lease.held:
             env.cr.rollback()
             with _autocommit(env.cr):
                 lease.release()

@@ -32,6 +32,10 @@ WORKER_DIED_MESSAGE = (
     " (max. retries: %s)."
 )
 REQUEUED_MESSAGE = "Requeued: the worker running the job (pid %s) died."
+INTERRUPTED_MESSAGE = (
+    "Requeued: PostgreSQL restarted while the job ran (worker pid %s);"
+    " not counted as a try."
+)
 DUPLICATE_MESSAGE = (
     "Not queued again: job %s with the same identity key is already waiting"
 )
@@ -239,6 +243,21 @@ class QueueJobDatabase:
                 "exc_name": WORKER_DIED_ERROR,
                 "failed_message": WORKER_DIED_MESSAGE,
                 "requeued_message": REQUEUED_MESSAGE,
+                "duplicate_message": DUPLICATE_MESSAGE,
+            },
+        )
+
+    def rescue_interrupted_started_jobs(self):
+        """Put back in the queue, without counting a try, the started jobs
+        whose worker lost its connection to a restart of PostgreSQL.
+
+        Returns ``(uuid, new state, worker pid, retry)`` for each job
+        (see ``queries.RESCUE_INTERRUPTED_STARTED``).
+        """
+        return self._execute(
+            queries.RESCUE_INTERRUPTED_STARTED,
+            {
+                "interrupted_message": INTERRUPTED_MESSAGE,
                 "duplicate_message": DUPLICATE_MESSAGE,
             },
         )

@@ -583,11 +583,26 @@ class QueueJobRunner:
         """Put back in the queue the jobs of ``db`` nobody works on.
 
         A started job whose lease is free has lost its worker (killed,
-        crashed, timed out); an enqueued one that no worker started within
+        crashed, timed out), and counts a try, unless it was enqueued before
+        PostgreSQL last started: then the restart cut its worker's
+        connection, and it is requeued without counting a try. Where
+        workers run (other hosts), and whether they live, the runner cannot
+        tell; the server's start time it can, on the clock that dated the
+        job. An enqueued one that no worker started within
         ``ENQUEUED_RESCUE_GRACE`` seconds, and whose request is not in
         flight from this runner, was lost in transit. Both are put back
         by guarded updates, so a job alive in a worker is never touched.
         """
+        for uuid, state, worker_pid, retry in db.rescue_interrupted_started_jobs():
+            _logger.warning(
+                "job %s of db %s was interrupted by a restart of PostgreSQL"
+                " (worker pid %s): %s, not counted as a try (tries: %s)",
+                uuid,
+                db_name,
+                worker_pid,
+                "requeued" if state == "pending" else state,
+                retry,
+            )
         for uuid, state, worker_pid, retry in db.rescue_dead_started_jobs():
             if state == "failed":
                 outcome = "failed, no try left"

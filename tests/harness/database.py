@@ -34,8 +34,11 @@ def database_exists(odoo, name):
         return bool(cr.fetchone())
 
 
-def install_modules(odoo, name, addons_path, modules=DEFAULT_MODULES, update=False):
-    """Install (or update) ``modules`` in database ``name`` with Odoo's CLI."""
+def install_modules(
+    odoo, name, addons_path, modules=DEFAULT_MODULES, update=False, extra_args=()
+):
+    """Install (or update) ``modules`` in database ``name`` with Odoo's CLI
+    (``extra_args``: more options, e.g. ``--db_port`` of another cluster)."""
     log_dir = Path(BUILD_DIR) / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / ("%s-install.log" % name)
@@ -52,7 +55,7 @@ def install_modules(odoo, name, addons_path, modules=DEFAULT_MODULES, update=Fal
         "--workers=0",
         "--log-level=warn",
         "--logfile=%s" % log_path,
-    ]
+    ] + list(extra_args)
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     if result.returncode != 0 or " ERROR " in log or " CRITICAL " in log:
