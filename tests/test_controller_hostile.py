@@ -60,14 +60,15 @@ def test_hostile_requests_answered_400_and_logged_briefly(server, jobs):
     long_uuid = "b" * 60_000
     refused = 0
 
-    # beyond what the HTTP server may read as a request line (then a 414)
+    # beyond what the HTTP server may read as a request line (it then
+    # answers Request-URI Too Long)
     status = raw_get(
         server,
         b"/queue_job/runjob?db=" + db.encode() + b"&job_uuid=" + huge_uuid.encode(),
     )
     assert status in (400, 414)
     refused += status == 400
-    # a GET with a 60 KB uuid, and its 1 MB counterpart in a body
+    # a long uuid in a GET, and a longer one in a body
     assert server.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db, long_uuid))[0] == 400
     assert (
         post(
@@ -78,7 +79,7 @@ def test_hostile_requests_answered_400_and_logged_briefly(server, jobs):
         == 400
     )
     refused += 2
-    # a NUL byte (was an error 500 and a traceback)
+    # a NUL byte (was an internal error and a traceback)
     target = "/queue_job/runjob?db=%s&job_uuid=%s%%00" % (db, "d" * 35)
     assert raw_get(server, target.encode()) == 400
     refused += 1
@@ -114,7 +115,7 @@ def test_hostile_requests_answered_400_and_logged_briefly(server, jobs):
 
 def test_huge_failure_message_stored_whole_logged_short(server, jobs):
     record_id = jobs.record()
-    message = "boom " * 200_000  # 1 MB
+    message = "boom " * 200_000
     uuid = jobs.enqueued("rename_then_fail", ("renamed", message), record_id=record_id)
     log_start = len(server.log_text())
     status, __ = runjob(server, uuid)

@@ -139,3 +139,44 @@ def test_long_access_log_line_of_queue_job_routes_shortened():
     )
     request_checks.AccessLogFilter().filter(record)
     assert len(record.getMessage()) < 400
+
+
+def test_refused_at_the_wsgi_entry_before_any_dispatch(odoo, monkeypatch):
+    """The check comes before the short runjob path and Odoo's dispatch."""
+    from odoo.addons.queue_job.controllers import runjob_dispatch
+
+    def no_dispatch(*args):
+        raise AssertionError("dispatched")
+
+    monkeypatch.setattr(runjob_dispatch, "serve_runjob", no_dispatch)
+    statuses = []
+    body = odoo.http.root(
+        environ("/queue_job/runjob", "db=qj&job_uuid=" + "%00" * 3),
+        lambda status, headers: statuses.append(status),
+    )
+    assert statuses == ["400 BAD REQUEST"]
+    assert b"".join(body) == b"Bad Request: NUL byte in parameter job_uuid\n"
+
+
+@pytest.mark.parametrize(
+    "method, params, reason",
+    [
+        ("runjob", {"db": "qj", "job_uuid": "nope"}, "job_uuid is not a uuid"),
+        ("runjob", {"db": "qj\x00", "job_uuid": UUID}, "NUL byte in parameter db"),
+        (
+            "runjob",
+            {"db": "qj", "job_uuid": UUID, "x": "y" * 1000},
+            "parameter x too long",
+        ),
+        ("session", {"db": "q" * 300}, "parameter db too long"),
+    ],
+)
+def test_refused_by_the_controllers_too(method, params, reason):
+    """For a request Odoo dispatched before queue_job was imported."""
+    from odoo.addons.queue_job.controllers.main import RunJobController
+
+    # the function itself: the route's wrapper needs a bound request
+    function = getattr(RunJobController, method).original_func
+    response = function(RunJobController(), **params)
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == "Bad Request: %s\n" % reason

@@ -78,6 +78,21 @@ def test_database_failing_for_its_own_reason_keeps_its_backoff(
     start_runner([missing, db.name], fake_odoo.port)
     wait_log(logs, "queue job runner ready for db %s" % db.name)
     time.sleep(4)
-    # at 0, 1 and 3 seconds: the backoff's delays
+    # at the start, then after each of the backoff's first delays
     assert logs.text.count("database %s is not available" % missing) <= 3
     assert "db %s accepts connections again" % missing not in logs.text
+
+
+def test_server_probe_reopens_only_after_a_failed_probe():
+    from odoo.addons.queue_job.jobrunner.backoff import ServerProbe
+
+    probe = ServerProbe(0.25, 1)
+    assert probe.due(0)
+    assert not probe.succeeded()  # up at once: the database fails by itself
+    probe.failed(0)
+    assert not probe.due(0.1) and probe.due(0.25)
+    probe.failed(0.25)
+    probe.failed(0.75)
+    probe.failed(1.75)
+    assert not probe.due(2.5) and probe.due(2.75)  # never more than a second
+    assert probe.succeeded()  # down, then up: the server is back

@@ -23,9 +23,9 @@ with an exponential backoff (1 s to 30 s) without disturbing the others; its
 jobs are reloaded when it is back. Meanwhile its server is probed (a bare
 connection) every second at most, and the database is opened as soon as a
 probe succeeds after one failed: the runner serves again within about a
-second of PostgreSQL's return, however long it was away. The database list is refreshed every
-``DISCOVERY_INTERVAL`` seconds: databases where queue_job gets installed are
-picked up, dropped ones forgotten.
+second of PostgreSQL's return, however long it was away. The database list
+is refreshed every ``DISCOVERY_INTERVAL`` seconds: databases where queue_job
+gets installed are picked up, dropped ones forgotten.
 
 Several runners may serve the same database (several Odoo nodes): only the
 one holding the database's leader lock (``queue_job.lease``) on its
