@@ -7,10 +7,13 @@ killed, crashed or timed out) and asks an Odoo worker to end them
 any end of a job is: a failure posts its message and subscribes the
 followers, ``write()`` overrides of ``queue.job`` and automated actions see
 it (``queue_job.sql_store`` goes through the ORM when they exist). The
-decision is the runner's SQL rescue's (``RESCUE_DEAD_STARTED``), which the
-runner still uses when Odoo cannot be asked: the try counts, the job goes
-back to pending, or is cancelled when a job with its identity key waits, or
-fails (``WorkerDiedError``) once its tries are exhausted.
+decision is the runner's SQL rescue's (``RESCUE_INTERRUPTED_STARTED`` and
+``RESCUE_DEAD_STARTED``), which the runner still uses when Odoo cannot be
+asked: a job enqueued before PostgreSQL last started lost its worker's
+connection to the restart, not its worker, and goes back to pending
+without counting a try; otherwise the try counts, the job goes back to
+pending, or is cancelled when a job with its identity key waits, or fails
+(``WorkerDiedError``) once its tries are exhausted.
 
 Only a job that is started, whose row no transaction holds and whose lease
 is free is touched: the runner's own condition, so a live worker is never
@@ -19,7 +22,12 @@ robbed, whoever calls.
 import logging
 
 from .job import FAILED, STARTED, Job
-from .jobrunner.database import REQUEUED_MESSAGE, WORKER_DIED_ERROR, WORKER_DIED_MESSAGE
+from .jobrunner.database import (
+    INTERRUPTED_MESSAGE,
+    REQUEUED_MESSAGE,
+    WORKER_DIED_ERROR,
+    WORKER_DIED_MESSAGE,
+)
 from .jobrunner.queries import STATE_IS
 from .lease import JOB_LEASE_NAMESPACE
 
@@ -28,11 +36,15 @@ _logger = logging.getLogger(__name__)
 # The row of the started job, locked unless a transaction holds it (a worker
 # storing its end), and its lease tried for this transaction: the try is
 # evaluated on the locked row only (above the subquery's row lock), and the
-# lock keeps anyone from taking the lease until the end is committed.
+# lock keeps anyone from taking the lease until the end is committed. The
+# last column tells a job interrupted by a restart of PostgreSQL (on the
+# database's own clock, as RESCUE_INTERRUPTED_STARTED).
 LOCK_DEAD_STARTED_JOB = """
-    SELECT locked.id, pg_try_advisory_xact_lock({namespace}, locked.id)
+    SELECT locked.id, pg_try_advisory_xact_lock({namespace}, locked.id),
+        COALESCE(locked.date_enqueued, locked.date_started)
+            < pg_postmaster_start_time() AT TIME ZONE 'utc'
     FROM (
-        SELECT id FROM queue_job
+        SELECT id, date_enqueued, date_started FROM queue_job
         WHERE uuid = %s AND {state_is}%s
         FOR UPDATE SKIP LOCKED
     ) locked
@@ -46,31 +58,40 @@ ANSWER_PREFIX = "queue_job rescue:"
 
 def lock_dead_job(env, job_uuid):
     """Lock the row of ``job_uuid`` if it is a started job without live
-    worker; return None, else why not (for the log)."""
+    worker; return ``(None, interrupted)``, else ``(why not, None)`` (for
+    the log). ``interrupted``: whether a restart of PostgreSQL cut the
+    job's run."""
     env.cr.execute(LOCK_DEAD_STARTED_JOB, (job_uuid, STARTED))
     row = env.cr.fetchone()
     if row is None:
         env.cr.execute("SELECT state FROM queue_job WHERE uuid = %s", (job_uuid,))
         state = env.cr.fetchone()
         if state is None:
-            return "it does not exist"
+            return "it does not exist", None
         if state[0] == STARTED:
-            return "its row is being written by another transaction"
-        return "it is %s, not started" % state[0]
+            return "its row is being written by another transaction", None
+        return "it is %s, not started" % state[0], None
     if not row[1]:
-        return "its lease is held: its worker is alive"
-    return None
+        return "its lease is held: its worker is alive", None
+    return None, bool(row[2])
 
 
-def end_dead_job(env, job_uuid):
+def end_dead_job(env, job_uuid, interrupted=False):
     """End the started job ``job_uuid``, whose row :func:`lock_dead_job`
-    locked, as the runner's rescue would; return ``(job, worker pid)``."""
+    locked, as the runner's rescue would; return ``(job, worker pid)``.
+
+    ``interrupted``: its run was cut by a restart of PostgreSQL; it goes
+    back to pending without counting a try.
+    """
     job = Job.load(env, job_uuid)
     worker_pid = job.worker_pid
     # the SQL rescue formats a NULL pid as an empty string
     pid_text = "" if worker_pid is None else worker_pid
-    job.retry += 1
     job.date_enqueued = None
+    if interrupted:
+        requeue_interrupted(job, INTERRUPTED_MESSAGE % pid_text)
+        return job, worker_pid
+    job.retry += 1
     if (job.max_retries or 0) > 0 and job.retry >= job.max_retries:
         message = WORKER_DIED_MESSAGE % (pid_text, job.max_retries)
         job.set_failed(
@@ -87,22 +108,43 @@ def end_dead_job(env, job_uuid):
     return job, worker_pid
 
 
+def requeue_interrupted(job, message):
+    """Put the started ``job`` back to pending without counting a try
+    (cancelled instead when a job with its identity key waits), through
+    the Job API."""
+    job.date_enqueued = None
+    job.date_started = None
+    job.worker_pid = None
+    job.set_pending(result=message, reset_retry=False)
+    job.store()
+
+
 def rescue_dead_job(env, job_uuid):
     """Lock, check and end the job ``job_uuid`` of a dead worker, in the
     transaction of ``env`` (to be committed by the caller); return the
     answer of the route."""
-    refused = lock_dead_job(env, job_uuid)
+    refused, interrupted = lock_dead_job(env, job_uuid)
     if refused:
         env.cr.rollback()
         _logger.info("asked to rescue job %s, but %s: nothing done", job_uuid, refused)
         return "%s not rescued: %s" % (ANSWER_PREFIX, refused)
-    job, worker_pid = end_dead_job(env, job_uuid)
-    outcome = job.state if job.state != FAILED else "failed, no try left"
-    _logger.warning(
-        "job %s was started by a worker that died (pid %s), try %s: %s",
-        job_uuid,
-        worker_pid,
-        job.retry,
-        outcome,
-    )
+    job, worker_pid = end_dead_job(env, job_uuid, interrupted=interrupted)
+    if interrupted:
+        _logger.warning(
+            "job %s was interrupted by a restart of PostgreSQL (worker pid %s):"
+            " %s, not counted as a try (tries: %s)",
+            job_uuid,
+            worker_pid,
+            "requeued" if job.state == "pending" else job.state,
+            job.retry,
+        )
+    else:
+        outcome = job.state if job.state != FAILED else "failed, no try left"
+        _logger.warning(
+            "job %s was started by a worker that died (pid %s), try %s: %s",
+            job_uuid,
+            worker_pid,
+            job.retry,
+            outcome,
+        )
     return "%s %s %s %s" % (ANSWER_PREFIX, job.state, worker_pid, job.retry)

@@ -288,3 +288,49 @@ def test_one_runner_active_per_database(
     uuid = fake_db.add_job()
     fake_db.wait_state(uuid, "done")
     assert len(fake_odoo.executions) == 6
+
+
+def test_job_enqueued_before_the_server_started_is_requeued_without_a_try(
+    fake_db, runner_db
+):
+    """Its worker's connection went with a restart of PostgreSQL: the worker
+    may be alive, the try is not counted."""
+    before_start = "(pg_postmaster_start_time() AT TIME ZONE 'utc') - interval '1s'"
+    uuid = add_job(fake_db, worker_pid=4242, retry=2, max_retries=3)
+    fake_db.execute(
+        "UPDATE queue_job SET date_enqueued = %s, date_started = %s WHERE uuid = %%s"
+        % (before_start, before_start),
+        (uuid,),
+    )
+    recent = add_job(fake_db, worker_pid=4243, retry=0, max_retries=5)
+    fake_db.execute(
+        "UPDATE queue_job SET date_enqueued = now() AT TIME ZONE 'utc'"
+        " WHERE uuid = %s",
+        (recent,),
+    )
+    assert runner_db.rescue_interrupted_started_jobs() == [(uuid, "pending", 4242, 2)]
+    # with no try left, it is not failed either
+    assert row(fake_db, uuid, "state", "retry", "worker_pid", "date_started") == (
+        "pending",
+        2,
+        None,
+        None,
+    )
+    assert "PostgreSQL restarted" in row(fake_db, uuid, "result")[0]
+    # a job started since the server started lost its worker: a try
+    assert runner_db.rescue_dead_started_jobs() == [(recent, "pending", 4243, 1)]
+
+
+def test_job_enqueued_before_the_server_started_alive_is_not_touched(
+    fake_db, runner_db
+):
+    uuid = add_job(fake_db, worker_pid=1)
+    fake_db.execute(
+        "UPDATE queue_job SET date_enqueued = '2000-01-01' WHERE uuid = %s", (uuid,)
+    )
+    worker = Worker(fake_db, uuid)
+    try:
+        assert runner_db.rescue_interrupted_started_jobs() == []
+        assert row(fake_db, uuid, "state", "retry") == ("started", 0)
+    finally:
+        worker.die()

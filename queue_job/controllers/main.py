@@ -2,6 +2,7 @@
 """HTTP entry points: ``/queue_job/runjob`` executes one job for the runner."""
 import contextlib
 import logging
+import os
 import random
 import time
 import traceback
@@ -11,7 +12,7 @@ import odoo
 from odoo import SUPERUSER_ID, _, api, http, tools
 from odoo.exceptions import MissingError
 from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
-from psycopg2 import OperationalError, errorcodes
+from psycopg2 import InterfaceError, OperationalError, errorcodes
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
 from .. import fast_paths
@@ -21,6 +22,14 @@ from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
 from ..jobrunner.queries import STATE_IS
 from ..lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
+from ..rescue import requeue_interrupted
+from .request_checks import (
+    RUNJOB_PATH,
+    SESSION_PATH,
+    refuse_params_or_none,
+    shorten,
+    shorten_middle,
+)
 from .runjob_dispatch import SIGNALING_COLUMNS, RegistryChanged, check_claimed_registry
 
 _logger = logging.getLogger(__name__)
@@ -28,6 +37,56 @@ _logger = logging.getLogger(__name__)
 PG_RETRY = 5  # seconds
 
 DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
+
+# Longest traceback of a failed job logged whole (it is stored whole).
+LOGGED_TRACEBACK_LENGTH = 10000
+
+
+# What PostgreSQL answers to the statements of a session it ends: server
+# shutting down or restarting, session terminated, server starting up.
+DATABASE_GONE_PGCODES = (
+    errorcodes.ADMIN_SHUTDOWN,
+    errorcodes.CRASH_SHUTDOWN,
+    errorcodes.CANNOT_CONNECT_NOW,
+)
+# How long a worker whose connection was cut waits for the database to put
+# its job back to pending (the runner's rescue does it otherwise).
+REQUEUE_INTERRUPTED_WAIT = 30  # seconds
+REQUEUE_INTERRUPTED_POLL = 0.5  # seconds
+INTERRUPTED_MESSAGE = (
+    "Requeued: the database connection of its worker (pid %s) was lost"
+    " while the job ran; not counted as a try."
+)
+# Locks the row of the job whose execution this worker lost with its
+# connection, provided it is still started by this process at that date and
+# no one holds its lease (the lease went with the connection; a job started
+# again holds it): it is then put back to pending, without counting a try.
+LOCK_INTERRUPTED_JOB = """
+    SELECT id FROM queue_job
+    WHERE uuid = %(uuid)s AND {state_is}'started'
+        AND worker_pid = %(pid)s
+        AND (%(date_started)s::timestamp IS NULL
+            OR date_trunc('second', date_started)
+                = date_trunc('second', %(date_started)s::timestamp))
+        AND pg_try_advisory_xact_lock({namespace}, id)
+    FOR UPDATE
+""".format(
+    state_is=STATE_IS, namespace=JOB_LEASE_NAMESPACE
+)
+
+
+def connection_lost(cr, exc):
+    """Whether ``exc`` came of the database going away under ``cr``."""
+    if getattr(exc, "pgcode", None) in DATABASE_GONE_PGCODES:
+        return True
+    cnx = getattr(cr, "_cnx", None)
+    return bool(cnx is not None and cnx.closed)
+
+
+class JobFailedError(Exception):
+    """Raised, instead of a job's own exception, when the traceback of that
+    one is too long to be logged whole."""
+
 
 # Locks the job to run, provided it is still enqueued: a job is run only by
 # the request that moves it from enqueued to started. SKIP LOCKED: a row
@@ -95,6 +154,9 @@ class RunJobController(http.Controller):
         an empty body in all handled cases, including bad requests, which are
         logged and run nothing; a job that fails answers an error.
         """
+        refused = self._refuse_params(RUNJOB_PATH, dict(kw, db=db, job_uuid=job_uuid))
+        if refused is not None:
+            return refused
         env = self._database_env(db, job_uuid)
         if env is None:
             return ""
@@ -111,6 +173,7 @@ class RunJobController(http.Controller):
         """Load, run and store the locked job ``job_uuid`` of ``record``,
         whose ``lease`` is held."""
         job = None
+        too_long_to_log = None
         try:
             job = self._load_job(env, job_uuid, record)
             job._lease = lease
@@ -125,10 +188,29 @@ class RunJobController(http.Controller):
             self._retry_later(env, job, err)
             return ""
         except Exception as orig_exception:
+            if connection_lost(env.cr, orig_exception):
+                # not the job's failure: nothing of it was committed since
+                # it started, and no failure could be stored anyway
+                self._requeue_interrupted(env, job_uuid, job, orig_exception)
+                raise
             traceback_txt = traceback.format_exc()
-            _logger.error(traceback_txt)
+            # stored whole, logged shortened: a job may fail with any message
+            _logger.error(shorten_middle(traceback_txt, LOGGED_TRACEBACK_LENGTH))
             self._store_failure(env, job_uuid, job, traceback_txt, orig_exception)
-            raise
+            if len(traceback_txt) <= LOGGED_TRACEBACK_LENGTH:
+                raise
+            too_long_to_log = JobFailedError(
+                "job %s failed with %s: %s"
+                % (
+                    job_uuid,
+                    type(orig_exception).__name__,
+                    shorten(str(orig_exception), LOGGED_TRACEBACK_LENGTH // 2),
+                )
+            )
+        if too_long_to_log is not None:
+            # the WSGI server logs what is raised, whole, with the exception
+            # being handled when it was raised: raised out of the handler
+            raise too_long_to_log
         self._enqueue_dependent_jobs(env, job)
         return ""
 
@@ -149,12 +231,23 @@ class RunJobController(http.Controller):
         filter rejects it for this request (Odoo would log the session out at
         every request): the runner then sends its requests without session.
         """
+        refused = self._refuse_params(SESSION_PATH, dict(kw, db=db))
+        if refused is not None:
+            return refused
         if not db or not self._database_exists(db) or not http.db_filter([db]):
             raise NotFound()
         # (re)saved with a new modification time, which is what keeps Odoo's
         # session garbage collection away from it
         http.request.session.db = db
         return ""
+
+    def _refuse_params(self, path, params):
+        """The 400 answer when ``params`` are unfit, else None: done at the
+        WSGI entry too, but a request Odoo dispatched before queue_job was
+        imported did not go through it."""
+        return refuse_params_or_none(
+            path, {name: value for name, value in params.items() if value is not None}
+        )
 
     def _database_exists(self, db):
         return (
@@ -256,6 +349,52 @@ class RunJobController(http.Controller):
             return None
         return lease, Job._claimed_record(env, names[: len(row)], row)
 
+    def _requeue_interrupted(self, env, job_uuid, job, exc):
+        """Put back to pending, without counting a try, the job whose
+        execution was cut by the loss of the database connection.
+
+        The worker is alive, so it says so itself, on a new connection, as
+        soon as the database is back (for a while). Should it not manage,
+        or the runner's rescue come first, the rescue recognises a restart
+        of PostgreSQL by itself (``queries.RESCUE_INTERRUPTED_STARTED``).
+        """
+        _logger.warning(
+            "job %s interrupted: the database connection was lost (%s)",
+            job_uuid,
+            shorten(str(exc).strip() or type(exc).__name__, 300),
+        )
+        params = {
+            "uuid": job_uuid,
+            "pid": os.getpid(),
+            "date_started": job.date_started if job is not None else None,
+        }
+        deadline = time.monotonic() + REQUEUE_INTERRUPTED_WAIT
+        while True:
+            try:
+                with env.registry.cursor() as cr:
+                    cr.execute(LOCK_INTERRUPTED_JOB, params)
+                    requeued = bool(cr.fetchall())
+                    if requeued:
+                        # through the Job API, as any end of a job
+                        stored = Job.load(
+                            api.Environment(cr, SUPERUSER_ID, {}), job_uuid
+                        )
+                        requeue_interrupted(stored, INTERRUPTED_MESSAGE % os.getpid())
+                break
+            except (OperationalError, InterfaceError):
+                if time.monotonic() >= deadline:
+                    _logger.warning(
+                        "job %s: the database is still away, its requeue is"
+                        " left to the job runner",
+                        job_uuid,
+                    )
+                    return
+                time.sleep(REQUEUE_INTERRUPTED_POLL)
+        if requeued:
+            _logger.warning(
+                "job %s put back to pending, not counted as a try", job_uuid
+            )
+
     def _release_job_lease(self, env, lease):
         """Release ``lease`` unless the job's final commit did.
 
@@ -265,7 +404,9 @@ class RunJobController(http.Controller):
         lock survives rollbacks, and the request's connection goes back to
         Odoo's pool, so it is released explicitly, in autocommit.
         """
-        if lease.held:
+        if lease.held and connection_lost(env.cr, None):
+            lease.released(True)  # it went with the connection
+        elif lease.held:
             env.cr.rollback()
             with _autocommit(env.cr):
                 lease.release()

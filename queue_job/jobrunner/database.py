@@ -32,6 +32,10 @@ WORKER_DIED_MESSAGE = (
     " (max. retries: %s)."
 )
 REQUEUED_MESSAGE = "Requeued: the worker running the job (pid %s) died."
+INTERRUPTED_MESSAGE = (
+    "Requeued: PostgreSQL restarted while the job ran (worker pid %s);"
+    " not counted as a try."
+)
 DUPLICATE_MESSAGE = (
     "Not queued again: job %s with the same identity key is already waiting"
 )
@@ -77,6 +81,21 @@ def parse_notification(payload):
         )
     except (ValueError, TypeError, KeyError):
         return None
+
+
+def probe_connection(connection_params, timeout):
+    """Whether PostgreSQL accepts a connection with these parameters now.
+
+    A connection opened and closed, nothing else: what is needed to tell a
+    server that is down, starting or shutting down (all refuse it) from one
+    that serves again, without loading anything.
+    """
+    try:
+        conn = psycopg2.connect(**dict(connection_params, connect_timeout=timeout))
+    except psycopg2.Error:
+        return False
+    conn.close()
+    return True
 
 
 class QueueJobDatabase:
@@ -232,6 +251,21 @@ class QueueJobDatabase:
         """The uuids of the started jobs whose worker died (to be ended by
         Odoo, see ``queries.SELECT_DEAD_STARTED``)."""
         return [uuid for (uuid,) in self._execute(queries.SELECT_DEAD_STARTED)]
+
+    def rescue_interrupted_started_jobs(self):
+        """Put back in the queue, without counting a try, the started jobs
+        whose worker lost its connection to a restart of PostgreSQL.
+
+        Returns ``(uuid, new state, worker pid, retry)`` for each job
+        (see ``queries.RESCUE_INTERRUPTED_STARTED``).
+        """
+        return self._execute(
+            queries.RESCUE_INTERRUPTED_STARTED,
+            {
+                "interrupted_message": INTERRUPTED_MESSAGE,
+                "duplicate_message": DUPLICATE_MESSAGE,
+            },
+        )
 
     def rescue_lost_enqueued_jobs(self, grace, in_flight):
         """Put back to pending the jobs enqueued for more than ``grace``

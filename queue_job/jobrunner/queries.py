@@ -184,3 +184,48 @@ RESCUE_LOST_ENQUEUED = (
     ") AND state = 'enqueued'"
     " RETURNING uuid"
 )
+
+# Rescue of the jobs interrupted by a restart of PostgreSQL, before
+# RESCUE_DEAD_STARTED: a ``started`` job whose lease is free and that was
+# enqueued before the server started lost its worker's connection to the
+# restart (the lease went with it), not its worker, which may well be alive.
+# Such a job goes back to pending without counting a try (or is cancelled
+# when another job with its identity key waits). The test compares dates of
+# the database's own clock (date_enqueued is set by the runner's statement),
+# so workers on other hosts, with other clocks, are judged alike. Rows are
+# locked and the lease tested as in RESCUE_DEAD_STARTED.
+RESCUE_INTERRUPTED_STARTED = (
+    "WITH started AS ("
+    " SELECT id FROM queue_job WHERE state = 'started'"
+    " AND COALESCE(date_enqueued, date_started)"
+    " < pg_postmaster_start_time() AT TIME ZONE 'utc'"
+    " FOR UPDATE SKIP LOCKED"
+    "), interrupted AS ("
+    " SELECT job.id, job.worker_pid,"
+    " CASE WHEN duplicate.uuid IS NOT NULL THEN 'cancelled' ELSE 'pending'"
+    " END AS new_state,"
+    " duplicate.uuid AS duplicate_uuid"
+    " FROM started"
+    " JOIN queue_job job ON job.id = started.id"
+    " LEFT JOIN LATERAL ("
+    "  SELECT other.uuid FROM queue_job other"
+    "  WHERE job.identity_key IS NOT NULL AND job.graph_uuid IS NULL"
+    "  AND other.identity_key = job.identity_key AND other.graph_uuid IS NULL"
+    "  AND other.state IN ('wait_dependencies', 'pending', 'enqueued')"
+    "  LIMIT 1"
+    " ) duplicate ON TRUE"
+    " WHERE " + LEASE_IS_FREE.format(job_id="started.id") + ""
+    ")"
+    " UPDATE queue_job job SET"
+    " state = interrupted.new_state,"
+    " date_enqueued = NULL,"
+    " date_started = NULL,"
+    " worker_pid = NULL,"
+    " date_cancelled = CASE WHEN interrupted.new_state = 'cancelled'"
+    " THEN now() AT TIME ZONE 'utc' ELSE job.date_cancelled END,"
+    " result = CASE interrupted.new_state"
+    " WHEN 'pending' THEN format(%(interrupted_message)s, interrupted.worker_pid)"
+    " ELSE format(%(duplicate_message)s, interrupted.duplicate_uuid) END"
+    " FROM interrupted WHERE job.id = interrupted.id"
+    " RETURNING job.uuid, job.state, interrupted.worker_pid, job.retry"
+)

@@ -34,25 +34,32 @@ def database_exists(odoo, name):
         return bool(cr.fetchone())
 
 
-def install_modules(odoo, name, addons_path, modules=DEFAULT_MODULES, update=False):
-    """Install (or update) ``modules`` in database ``name`` with Odoo's CLI."""
+def install_modules(
+    odoo, name, addons_path, modules=DEFAULT_MODULES, update=False, extra_args=()
+):
+    """Install (or update) ``modules`` in database ``name`` with Odoo's CLI
+    (``extra_args``: more options, e.g. ``--db_port`` of another cluster)."""
     log_dir = Path(BUILD_DIR) / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / ("%s-install.log" % name)
-    command = ODOO_COMMAND + [
-        "server",
-        "--addons-path=%s" % ",".join(addons_path),
-        "--database=%s" % name,
-        "--db-filter=^%s$" % name,
-        "--%s=%s" % ("update" if update else "init", ",".join(modules)),
-        "--without-demo=all",
-        "--stop-after-init",
-        "--http-port=0",
-        "--max-cron-threads=0",
-        "--workers=0",
-        "--log-level=warn",
-        "--logfile=%s" % log_path,
-    ]
+    command = (
+        ODOO_COMMAND
+        + [
+            "server",
+            "--addons-path=%s" % ",".join(addons_path),
+            "--database=%s" % name,
+            "--db-filter=^%s$" % name,
+            "--%s=%s" % ("update" if update else "init", ",".join(modules)),
+            "--without-demo=all",
+            "--stop-after-init",
+            "--http-port=0",
+            "--max-cron-threads=0",
+            "--workers=0",
+            "--log-level=warn",
+            "--logfile=%s" % log_path,
+        ]
+        + list(extra_args)
+    )
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     if result.returncode != 0 or " ERROR " in log or " CRITICAL " in log:
