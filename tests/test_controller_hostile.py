@@ -30,12 +30,20 @@ def jobs(committed_env):
 
 
 def post(server, path, data, timeout=30):
+    """Status of a POST; None when the server closed the connection while
+    the body was still being sent (it answered before reading the body)."""
     request = urllib.request.Request(server.url + path, data=data, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (BrokenPipeError, ConnectionResetError)):
+            return None
+        raise
+    except (BrokenPipeError, ConnectionResetError):
+        return None
 
 
 def raw_get(server, target):
@@ -68,14 +76,13 @@ def test_hostile_requests_answered_400_and_logged_briefly(server, jobs):
     refused += status == 400
     # a long uuid in a GET, and a longer one in a body
     assert server.get("/queue_job/runjob?db=%s&job_uuid=%s" % (db, long_uuid))[0] == 400
-    assert (
-        post(
-            server,
-            "/queue_job/runjob?db=%s" % db,
-            urllib.parse.urlencode({"job_uuid": "c" * 1024 * 1024}).encode(),
-        )
-        == 400
-    )
+    # refused before its body is read: the answer may not reach a client
+    # still sending it
+    assert post(
+        server,
+        "/queue_job/runjob?db=%s" % db,
+        urllib.parse.urlencode({"job_uuid": "c" * 1024 * 1024}).encode(),
+    ) in (400, None)
     refused += 2
     # a NUL byte (was an internal error and a traceback)
     target = "/queue_job/runjob?db=%s&job_uuid=%s%%00" % (db, "d" * 35)

@@ -17,7 +17,7 @@ import pytest
 from odoo.addons.queue_job.job import Job
 from odoo.addons.queue_job.lease import acquire_job_lease
 from odoo.addons.queue_job.rescue import rescue_dead_job
-from reliability_helpers import WORKER_DIED_ERROR, sql, wait_until
+from reliability_helpers import WORKER_DIED_ERROR, held_leases, sql, wait_until
 
 ROOT_3 = {"ODOO_QUEUE_JOB_CHANNELS": "root:3"}
 RESCUE_TARGET = 10  # seconds
@@ -101,7 +101,11 @@ def test_route_refuses_a_job_whose_lease_is_held(committed_env, db_name, started
                 answer = _rescue(committed_env, uuid)
             other.rollback()
         assert answer.endswith("its row is being written by another transaction")
-    # the worker is gone: the job is requeued, its try counted
+    # the worker is gone (its backend ends after the connection's close):
+    # the job is requeued, its try counted
+    wait_until(
+        lambda: job_id not in held_leases(db_name), 10, "the lease is still held"
+    )
     answer = _rescue(committed_env, uuid)
     assert answer == "queue_job rescue: pending 4242 1"
     assert _state(db_name, uuid) == (
