@@ -98,6 +98,19 @@ LEADER_BACKEND_PID = (
     % (RUNNER_LEADER_NAMESPACE, RUNNER_LEADER_KEY)
 )
 
+# The rescues' ``duplicate``: a job waiting to run with the identity key of
+# ``job`` (a single job, not of a graph), which the unique index allows
+# once; the rescued job is then cancelled rather than queued twice.
+WAITING_DUPLICATE_JOIN = (
+    " LEFT JOIN LATERAL ("
+    "  SELECT other.uuid FROM queue_job other"
+    "  WHERE job.identity_key IS NOT NULL AND job.graph_uuid IS NULL"
+    "  AND other.identity_key = job.identity_key AND other.graph_uuid IS NULL"
+    "  AND other.state IN ('wait_dependencies', 'pending', 'enqueued')"
+    "  LIMIT 1"
+    " ) duplicate ON TRUE"
+)
+
 # Rescue of the jobs whose worker died: ``started`` jobs whose lease is free
 # (see queue_job.lease). The rows are locked first, skipping those locked by
 # a transaction (a worker storing the job's end), then the lease is tested
@@ -121,15 +134,10 @@ RESCUE_DEAD_STARTED = (
     " duplicate.uuid AS duplicate_uuid"
     " FROM started"
     " JOIN queue_job job ON job.id = started.id"
-    " LEFT JOIN LATERAL ("
-    "  SELECT other.uuid FROM queue_job other"
-    "  WHERE job.identity_key IS NOT NULL AND job.graph_uuid IS NULL"
-    "  AND other.identity_key = job.identity_key AND other.graph_uuid IS NULL"
-    "  AND other.state IN ('wait_dependencies', 'pending', 'enqueued')"
-    "  LIMIT 1"
-    " ) duplicate ON TRUE"
-    " WHERE " + LEASE_IS_FREE.format(job_id="started.id") + ""
-    ")"
+    + WAITING_DUPLICATE_JOIN
+    + " WHERE "
+    + LEASE_IS_FREE.format(job_id="started.id")
+    + ")"
     " UPDATE queue_job job SET"
     " state = dead.new_state,"
     " retry = job.retry + 1,"
@@ -207,15 +215,10 @@ RESCUE_INTERRUPTED_STARTED = (
     " duplicate.uuid AS duplicate_uuid"
     " FROM started"
     " JOIN queue_job job ON job.id = started.id"
-    " LEFT JOIN LATERAL ("
-    "  SELECT other.uuid FROM queue_job other"
-    "  WHERE job.identity_key IS NOT NULL AND job.graph_uuid IS NULL"
-    "  AND other.identity_key = job.identity_key AND other.graph_uuid IS NULL"
-    "  AND other.state IN ('wait_dependencies', 'pending', 'enqueued')"
-    "  LIMIT 1"
-    " ) duplicate ON TRUE"
-    " WHERE " + LEASE_IS_FREE.format(job_id="started.id") + ""
-    ")"
+    + WAITING_DUPLICATE_JOIN
+    + " WHERE "
+    + LEASE_IS_FREE.format(job_id="started.id")
+    + ")"
     " UPDATE queue_job job SET"
     " state = interrupted.new_state,"
     " date_enqueued = NULL,"
