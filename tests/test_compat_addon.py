@@ -75,14 +75,16 @@ def _problems(log):
 
 
 @pytest.mark.timeout(900)
-def test_addon_odoo_tests_pass(compat_db, addons_path):
+@pytest.mark.parametrize("fast_paths", ["on", "off"])
+def test_addon_odoo_tests_pass(compat_db, addons_path, fast_paths):
     """The addon's own Odoo tests (views, store hooks, Job subclass, failure
-    message, related action, savepoints) pass."""
+    message, related action, savepoints) pass, with the fast paths on and
+    off."""
     expected = _addon_test_names()
     assert len(expected) >= 12, expected
     log_dir = Path(BUILD_DIR) / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / ("%s-addon-tests.log" % compat_db)
+    log_path = log_dir / ("%s-addon-tests-%s.log" % (compat_db, fast_paths))
     command = ODOO_COMMAND + [
         "server",
         "--addons-path=%s" % ",".join(addons_path),
@@ -101,8 +103,17 @@ def test_addon_odoo_tests_pass(compat_db, addons_path):
         "--log-level=info",
         "--logfile=%s" % log_path,
     ]
+    env = dict(os.environ)
+    if fast_paths == "off":
+        env["ODOO_QUEUE_JOB_FAST_PATHS"] = "0"
+    else:
+        env.pop("ODOO_QUEUE_JOB_FAST_PATHS", None)
     result = subprocess.run(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=850
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=850,
+        env=env,
     )
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     output = result.stdout.decode(errors="replace")
