@@ -81,3 +81,26 @@ def test_rollback_drops_them(committed_env, odoo, db_name):
         cr.rollback()
     with committed_env() as env:
         assert not env["queue.job"].search([("uuid", "=", job.uuid)])
+
+
+def test_savepoint_rolled_back_drops_its_jobs_at_commit(committed_env):
+    """Committed after the savepoint: only the jobs delayed outside of it
+    are there."""
+    uuids = {}
+    with committed_env() as env:
+        uuids["before"] = env["test.queue.job"].with_delay().testing_method(1).uuid
+        for flush in (False, True):
+            try:
+                with env.cr.savepoint(flush=flush):
+                    job = env["test.queue.job"].with_delay().testing_method(2)
+                    uuids["within-%s" % flush] = job.uuid
+                    raise ZeroDivisionError()
+            except ZeroDivisionError:
+                pass
+        uuids["after"] = env["test.queue.job"].with_delay().testing_method(3).uuid
+    with committed_env() as env:
+        records = env["queue.job"].search([("uuid", "in", list(uuids.values()))])
+        try:
+            assert set(records.mapped("uuid")) == {uuids["before"], uuids["after"]}
+        finally:
+            records.unlink()
