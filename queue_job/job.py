@@ -778,9 +778,10 @@ class Job:
         the row as this object last loaded or stored it: a job run writes
         three columns at start and four at the end rather than twenty each
         time. What this object knows of its row is forgotten when the
-        transaction that read or wrote it rolls back (but not when it rolls
-        back to a savepoint: a job stored in a savepoint that is rolled back
-        must be stored again before the next commit).
+        transaction that read or wrote it rolls back, but not when it rolls
+        back to a savepoint, which Odoo does not signal: a job stored within
+        a savepoint that is rolled back is to be loaded again
+        (``Job.load()``) before it is stored again.
         """
         self._keep_lease_while_started()
         job_model = self._store_model()
