@@ -34,4 +34,5 @@
     "development_status": "Mature",
     "maintainers": [],
     "post_init_hook": "post_init_hook",
+    "post_load": "post_load",
 }

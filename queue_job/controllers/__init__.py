@@ -1,5 +1,3 @@
 from . import main
 from . import rescue
 from . import runjob_dispatch
-
-runjob_dispatch.install()

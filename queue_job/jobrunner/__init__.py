@@ -8,10 +8,11 @@
   (see ``__main__``).
 
 The first two need ``queue_job`` among the server-wide modules
-(``--load=web,queue_job``), so that this package is imported before Odoo
-creates its server object: Odoo 15 has no hook for extra processes, so
-``patch_odoo_servers()`` wraps a few methods of its server classes when this
-package is imported. Nothing else happens at import time.
+(``--load=web,queue_job``), so that the addon is loaded before Odoo creates
+its server object: Odoo 15 has no hook for extra processes, so
+``patch_odoo_servers()`` wraps a few methods of its server classes, called
+by the addon's ``post_load`` (``queue_job.odoo_hooks``). Nothing happens at
+import time.
 """
 import logging
 import os
@@ -139,19 +140,30 @@ class WorkerJobRunner(server.Worker):
 
 
 def _start_runner_thread(server_type):
+    """Start the runner thread; return whether it was started."""
     global runner_thread
     if odoo_config["stop_after_init"]:
-        return
+        return False
     if not _is_runner_enabled():
         _logger.info(DISABLED_MESSAGE, "thread", server_type)
-        return
+        return False
     _logger.info("starting jobrunner thread (in %s)", server_type)
     try:
         runner_thread = QueueJobRunnerThread()
     except RunnerConfigError as exc:
         _logger.error("jobrunner thread (in %s) NOT started: %s", server_type, exc)
-        return
+        return False
     runner_thread.start()
+    return True
+
+
+def _stop_runner_thread():
+    """Stop the runner thread and wait for it (the server's stop hook)."""
+    global runner_thread
+    thread, runner_thread = runner_thread, None
+    if thread is not None:
+        thread.stop()
+        thread.join(timeout=30)
 
 
 def _spawn_runner_worker(prefork_server):
@@ -184,8 +196,10 @@ def patch_odoo_servers():
       spawns the runner worker when there is none, so that exactly one runs
       and a dead one is replaced;
     * ``PreforkServer.worker_pop``: unregisters a dead runner worker;
-    * ``ThreadedServer.start`` / ``stop``: start the runner thread, and stop
-      and join it.
+    * ``ThreadedServer.start``: starts the runner thread, and registers its
+      stop (and join) with the server's public stop hook (``on_stop``).
+
+    Called once, by the addon's ``post_load`` (``queue_job.odoo_hooks``).
     """
     prefork = server.PreforkServer
     threaded = server.ThreadedServer
@@ -195,7 +209,6 @@ def patch_odoo_servers():
     prefork_process_spawn = prefork.process_spawn
     prefork_worker_pop = prefork.worker_pop
     threaded_start = threaded.start
-    threaded_stop = threaded.stop
 
     def __init__(self, app):
         prefork_init(self, app)
@@ -216,26 +229,12 @@ def patch_odoo_servers():
 
     def start(self, *args, **kwargs):
         result = threaded_start(self, *args, **kwargs)
-        _start_runner_thread("threaded server")
-        return result
-
-    def stop(self):
-        global runner_thread
-        thread = runner_thread
-        if thread:
-            thread.stop()
-        result = threaded_stop(self)
-        if thread:
-            thread.join(timeout=30)
-            runner_thread = None
+        if _start_runner_thread("threaded server"):
+            self.on_stop(_stop_runner_thread)
         return result
 
     prefork.__init__ = __init__
     prefork.process_spawn = process_spawn
     prefork.worker_pop = worker_pop
     threaded.start = start
-    threaded.stop = stop
     prefork._queue_job_patched = True
-
-
-patch_odoo_servers()
