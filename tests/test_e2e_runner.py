@@ -406,6 +406,8 @@ def test_root_capacity_zero_disables_the_runner(
         ("root:2,:1", ":1"),
         ("root:2,a:1:k=1=2", "a:1:k=1=2"),
         ("root:2,q:2:sequential", "q:2:sequential"),
+        ("root:-1", "root:-1"),
+        ("root:2,a:1:sequentail", "a:1:sequentail"),
     ],
 )
 def test_bad_channel_configuration_stops_the_runner_not_odoo(

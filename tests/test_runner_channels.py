@@ -126,16 +126,40 @@ def test_sequential_channel_needs_capacity_one(config_string):
 
 @pytest.mark.parametrize(
     "option, throttle",
-    [("throttle", 1), ("throttle=5", 5), (None, 0)],
+    [("throttle", 1), ("throttle=5", 5), ("throttle=0.5", 0.5), (None, 0)],
 )
 def test_throttle_option(option, throttle):
     entry = "t:1:%s" % option if option else "t:1"
     assert configured(entry).get_channel_by_name("t").throttle == throttle
 
 
-def test_unknown_options_are_ignored():
-    channel = configured("x:3:color=blue").get_channel_by_name("x")
-    assert channel.capacity == 3 and not channel.sequential and channel.throttle == 0
+def test_unknown_options_are_refused():
+    with pytest.raises(ValueError, match="unknown option 'color'"):
+        configured("x:3:color=blue")
+
+
+@pytest.mark.parametrize(
+    "config_string, message",
+    [
+        ("root:-1", "invalid capacity -1"),
+        ("a:-3", "invalid capacity -3"),
+        ("t:1:throttle=-5", "invalid throttle '-5'"),
+        ("t:1:throttle=0", "invalid throttle '0'"),
+        ("t:1:throttle=later", "invalid throttle 'later'"),
+        ("a:1:bogus", "unknown option 'bogus'"),
+        ("a:1:sequentail", r"did you mean 'sequential'\?"),
+    ],
+)
+def test_bad_values_are_refused_by_the_channel(config_string, message):
+    with pytest.raises(ValueError, match=message):
+        configured(config_string)
+
+
+def test_a_refused_entry_leaves_the_channel_as_it_was():
+    manager = configured("root:4,a:2")
+    with pytest.raises(ValueError):
+        manager.simple_configure("a:-1")
+    assert manager.get_channel_by_name("a").capacity == 2
 
 
 def test_default_root_capacity_is_one():

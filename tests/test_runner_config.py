@@ -111,7 +111,25 @@ def test_environment_variable_names():
             "q:2:sequential",
             "A sequential channel must have a capacity of 1",
         ),
-        ("root:2,t:1:throttle=soon", "t:1:throttle=soon", "invalid literal"),
+        ("root:2,t:1:throttle=soon", "t:1:throttle=soon", "invalid throttle 'soon'"),
+        ("root:-1", "root:-1", "invalid capacity -1"),
+        ("root:4,a:-3", "a:-3", "invalid capacity -3"),
+        ("root:4,t:1:throttle=-5", "t:1:throttle=-5", "invalid throttle '-5'"),
+        ("root:4,t:1:throttle=0", "t:1:throttle=0", "invalid throttle '0'"),
+        ("root:4,t:1:throttle=nan", "t:1:throttle=nan", "invalid throttle 'nan'"),
+        ("root:4,t:1:throttle=inf", "t:1:throttle=inf", "invalid throttle 'inf'"),
+        ("root:4,a:1:bogus", "a:1:bogus", "unknown option 'bogus'"),
+        ("root:4,a:1:bogus=2", "a:1:bogus=2", "unknown option 'bogus'"),
+        (
+            "root:4,a:1:sequentail",
+            "a:1:sequentail",
+            "unknown option 'sequentail' (did you mean 'sequential'?)",
+        ),
+        (
+            "root:4,a:1:throtle=2",
+            "a:1:throtle=2",
+            "unknown option 'throtle' (did you mean 'throttle'?)",
+        ),
     ],
 )
 def test_invalid_channels_name_the_entry_and_the_source(channels, bad_entry, reason):
@@ -123,9 +141,35 @@ def test_invalid_channels_name_the_entry_and_the_source(channels, bad_entry, rea
     assert reason in message
 
 
-def test_invalid_channels_from_the_config_file_section():
-    with pytest.raises(RunnerConfigError, match=r"\[queue_job\] channels"):
-        RunnerConfig.from_sources({}, {"channels": "root:4,seq:3:sequential"}, {})
+@pytest.mark.parametrize(
+    "channels, bad_entry",
+    [
+        ("root:4,seq:3:sequential", "seq:3:sequential"),
+        ("root:-1", "root:-1"),
+        ("root:4,t:1:throttle=-5", "t:1:throttle=-5"),
+        ("root:4,a:1:sequentail", "a:1:sequentail"),
+    ],
+)
+def test_invalid_channels_from_the_config_file_section(channels, bad_entry):
+    with pytest.raises(RunnerConfigError, match=r"\[queue_job\] channels") as excinfo:
+        RunnerConfig.from_sources({}, {"channels": channels}, {})
+    assert "entry %r" % bad_entry in str(excinfo.value)
+
+
+def test_unknown_option_without_a_close_name_lists_the_known_ones():
+    with pytest.raises(RunnerConfigError) as excinfo:
+        RunnerConfig.from_sources({"ODOO_QUEUE_JOB_CHANNELS": "root:1:xyz"}, {}, {})
+    message = str(excinfo.value)
+    assert "unknown option 'xyz'; known options: sequential, throttle" in message
+    assert "did you mean" not in message
+
+
+@pytest.mark.parametrize(
+    "channels",
+    ["root:0", "root:4,a:0", "root:4,t:1:throttle=0.5", "root:4,s:1:sequential"],
+)
+def test_valid_edge_values_are_accepted(channels):
+    RunnerConfig.from_sources({"ODOO_QUEUE_JOB_CHANNELS": channels}, {}, {})
 
 
 @pytest.mark.parametrize("port", ["http", "0", "70000", "-1"])

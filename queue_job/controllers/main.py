@@ -21,6 +21,13 @@ from ..exception import JobError, NothingToDoJob, RetryableJobError
 from ..job import ENQUEUED, FAILED, Job
 from ..jobrunner.queries import STATE_IS
 from ..lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
+from .request_checks import (
+    RUNJOB_PATH,
+    SESSION_PATH,
+    refuse_params_or_none,
+    shorten,
+    shorten_middle,
+)
 from .runjob_dispatch import SIGNALING_COLUMNS, RegistryChanged, check_claimed_registry
 
 _logger = logging.getLogger(__name__)
@@ -28,6 +35,14 @@ _logger = logging.getLogger(__name__)
 PG_RETRY = 5  # seconds
 
 DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE = 5
+
+# Longest traceback of a failed job logged whole (it is stored whole).
+LOGGED_TRACEBACK_LENGTH = 10000
+
+
+class JobFailedError(Exception):
+    """Raised, instead of a job's own exception, when the traceback of that
+    one is too long to be logged whole."""
 
 # Locks the job to run, provided it is still enqueued: a job is run only by
 # the request that moves it from enqueued to started. SKIP LOCKED: a row
@@ -95,6 +110,9 @@ class RunJobController(http.Controller):
         an empty body in all handled cases, including bad requests, which are
         logged and run nothing; a job that fails answers an error.
         """
+        refused = self._refuse_params(RUNJOB_PATH, dict(kw, db=db, job_uuid=job_uuid))
+        if refused is not None:
+            return refused
         env = self._database_env(db, job_uuid)
         if env is None:
             return ""
@@ -111,6 +129,7 @@ class RunJobController(http.Controller):
         """Load, run and store the locked job ``job_uuid`` of ``record``,
         whose ``lease`` is held."""
         job = None
+        too_long_to_log = None
         try:
             job = self._load_job(env, job_uuid, record)
             job._lease = lease
@@ -126,9 +145,23 @@ class RunJobController(http.Controller):
             return ""
         except Exception as orig_exception:
             traceback_txt = traceback.format_exc()
-            _logger.error(traceback_txt)
+            # stored whole, logged shortened: a job may fail with any message
+            _logger.error(shorten_middle(traceback_txt, LOGGED_TRACEBACK_LENGTH))
             self._store_failure(env, job_uuid, job, traceback_txt, orig_exception)
-            raise
+            if len(traceback_txt) <= LOGGED_TRACEBACK_LENGTH:
+                raise
+            too_long_to_log = JobFailedError(
+                "job %s failed with %s: %s"
+                % (
+                    job_uuid,
+                    type(orig_exception).__name__,
+                    shorten(str(orig_exception), LOGGED_TRACEBACK_LENGTH // 2),
+                )
+            )
+        if too_long_to_log is not None:
+            # the WSGI server logs what is raised, whole, with the exception
+            # being handled when it was raised: raised out of the handler
+            raise too_long_to_log
         self._enqueue_dependent_jobs(env, job)
         return ""
 
@@ -149,12 +182,23 @@ class RunJobController(http.Controller):
         filter rejects it for this request (Odoo would log the session out at
         every request): the runner then sends its requests without session.
         """
+        refused = self._refuse_params(SESSION_PATH, dict(kw, db=db))
+        if refused is not None:
+            return refused
         if not db or not self._database_exists(db) or not http.db_filter([db]):
             raise NotFound()
         # (re)saved with a new modification time, which is what keeps Odoo's
         # session garbage collection away from it
         http.request.session.db = db
         return ""
+
+    def _refuse_params(self, path, params):
+        """The 400 answer when ``params`` are unfit, else None: done at the
+        WSGI entry too, but a request Odoo dispatched before queue_job was
+        imported did not go through it."""
+        return refuse_params_or_none(
+            path, {name: value for name, value in params.items() if value is not None}
+        )
 
     def _database_exists(self, db):
         return (

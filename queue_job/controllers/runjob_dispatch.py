@@ -20,6 +20,10 @@ and the hooks of ``ir.http._dispatch()``, which no anonymous route called by
 a program needs. The registry is checked with the job's claim (see
 :func:`check_claimed_registry`).
 
+Every request to a queue_job route is checked first (see
+``request_checks``): a bad one is answered 400 here, whichever way it
+would have been served.
+
 Anything else goes through Odoo's dispatch: other methods and paths, a
 database this process has not loaded yet (its first request loads it), a
 runjob route whose authentication or type was changed by an override, a
@@ -29,6 +33,7 @@ database where an addon that is not Odoo's own overrides a hook of
 paths are off (``queue_job.fast_paths``).
 """
 import functools
+import logging
 import os
 import threading
 import time
@@ -41,8 +46,9 @@ from odoo.modules.registry import Registry
 from werkzeug.exceptions import HTTPException
 
 from .. import fast_paths
+from . import request_checks
 
-RUNJOB_PATH = "/queue_job/runjob"
+RUNJOB_PATH = request_checks.RUNJOB_PATH
 
 # What ir.http's _dispatch() runs for a route of auth="none".
 DISPATCH_HOOKS = (
@@ -212,8 +218,13 @@ def install():
     if getattr(http.Root.__call__, "_queue_job_runjob", False):
         return
     odoo_call = http.Root.__call__
+    logging.getLogger("werkzeug").addFilter(request_checks.AccessLogFilter())
 
     def __call__(self, environ, start_response):
+        # before anything else, whichever way the request is then served
+        response = request_checks.refuse_or_none(environ)
+        if response is not None:
+            return response(environ, start_response)
         response = serve_runjob(self, environ)
         if response is None:
             return odoo_call(self, environ, start_response)

@@ -28,3 +28,32 @@ class Backoff:
     def active(self, now):
         """True while the next attempt must wait."""
         return now < self.until
+
+
+class ServerProbe:
+    """When to probe the server of a database the runner cannot reach.
+
+    A database that failed is opened again after its ``Backoff``, which
+    grows long so that a database failing for its own reasons is not
+    re-initialised over and over. Meanwhile its server is probed (a mere
+    connection, closed at once) at a short interval: when a probe succeeds
+    after one failed, the server is back, and the database is opened at
+    once, however long the backoff had grown. A probe that succeeds without
+    one failing first means the database fails for another reason: probing
+    stops, the backoff rules.
+    """
+
+    def __init__(self, initial, maximum):
+        self.backoff = Backoff(initial, maximum)
+        self.seen_down = False
+
+    def due(self, now):
+        return not self.backoff.active(now)
+
+    def failed(self, now):
+        self.seen_down = True
+        self.backoff.failed(now)
+
+    def succeeded(self):
+        """Record a probe that connected; return whether the server is back."""
+        return self.seen_down

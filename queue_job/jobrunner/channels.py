@@ -16,9 +16,13 @@ e.g. ``root:4,export:2,export.big:1:sequential,mail:1:throttle=2``: comma (or
 newline) separated entries ``name[:capacity[:option[=value]]...]``; ``root.``
 is optional in names; options are ``sequential`` (capacity must be 1) and
 ``throttle=<seconds>`` (minimum delay between two starts in that channel).
+Anything else (a negative capacity, a throttle that is not a positive number,
+an unknown option) is refused by ``validate_channel_config``.
 """
+import difflib
 import heapq
 import logging
+import math
 from functools import total_ordering
 from weakref import WeakValueDictionary
 
@@ -37,6 +41,58 @@ CANCELLED = "cancelled"
 FAILED = "failed"
 
 NOT_DONE = (WAIT_DEPENDENCIES, PENDING, ENQUEUED, STARTED, FAILED)
+
+# The options a channel configuration entry may carry after its capacity.
+CHANNEL_OPTIONS = ("sequential", "throttle")
+
+
+def _unknown_option_message(key):
+    message = "unknown option %r" % key
+    close = difflib.get_close_matches(key, CHANNEL_OPTIONS, n=1, cutoff=0.6)
+    if close:
+        message += " (did you mean %r?)" % close[0]
+    return message + "; known options: %s" % ", ".join(CHANNEL_OPTIONS)
+
+
+def _parse_throttle(value):
+    """Seconds between two starts; a bare ``throttle`` means one second."""
+    if value is True:
+        return 1
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "invalid throttle %r: a number of seconds is expected" % value
+        ) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(
+            "invalid throttle %r: it must be a positive number of seconds" % value
+        )
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+def validate_channel_config(config):
+    """Check one parsed entry (see ``parse_simple_config``); return it typed.
+
+    Everything is checked here rather than when jobs arrive: a negative
+    capacity or a misspelled option would otherwise be accepted and leave
+    a channel that never starts a job, or not the way it was meant to.
+    """
+    unknown = sorted(set(config) - {"name", "capacity"} - set(CHANNEL_OPTIONS))
+    if unknown:
+        raise ValueError(_unknown_option_message(unknown[0]))
+    capacity = config.get("capacity")
+    if capacity is not None and (
+        isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0
+    ):
+        raise ValueError(
+            "invalid capacity %r: it must be an integer, 0 or more" % (capacity,)
+        )
+    sequential = bool(config.get("sequential", False))
+    if sequential and capacity != 1:
+        raise ValueError("A sequential channel must have a capacity of 1")
+    throttle = _parse_throttle(config["throttle"]) if "throttle" in config else 0
+    return dict(config, capacity=capacity, sequential=sequential, throttle=throttle)
 
 
 class PriorityQueue:
@@ -228,11 +284,10 @@ class Channel:
     def configure(self, config):
         """Apply one parsed configuration entry (see ``parse_simple_config``)."""
         assert self.fullname.endswith(config["name"])
-        self.capacity = config.get("capacity", None)
-        self.sequential = bool(config.get("sequential", False))
-        self.throttle = int(config.get("throttle", 0))
-        if self.sequential and self.capacity != 1:
-            raise ValueError("A sequential channel must have a capacity of 1")
+        config = validate_channel_config(config)
+        self.capacity = config["capacity"]
+        self.sequential = config["sequential"]
+        self.throttle = config["throttle"]
 
     @property
     def fullname(self):

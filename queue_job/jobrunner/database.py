@@ -79,6 +79,21 @@ def parse_notification(payload):
         return None
 
 
+def probe_connection(connection_params, timeout):
+    """Whether PostgreSQL accepts a connection with these parameters now.
+
+    A connection opened and closed, nothing else: what is needed to tell a
+    server that is down, starting or shutting down (all refuse it) from one
+    that serves again, without loading anything.
+    """
+    try:
+        conn = psycopg2.connect(**dict(connection_params, connect_timeout=timeout))
+    except psycopg2.Error:
+        return False
+    conn.close()
+    return True
+
+
 class QueueJobDatabase:
     """A LISTEN connection to one database, and the runner's queries on it.
 

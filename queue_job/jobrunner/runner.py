@@ -20,7 +20,10 @@ wait for a notification, the next eta, or the next maintenance.
 
 A database that cannot be reached, or whose connection is lost, is retried
 with an exponential backoff (1 s to 30 s) without disturbing the others; its
-jobs are reloaded when it is back. The database list is refreshed every
+jobs are reloaded when it is back. Meanwhile its server is probed (a bare
+connection) every second at most, and the database is opened as soon as a
+probe succeeds after one failed: the runner serves again within about a
+second of PostgreSQL's return, however long it was away. The database list is refreshed every
 ``DISCOVERY_INTERVAL`` seconds: databases where queue_job gets installed are
 picked up, dropped ones forgotten.
 
@@ -60,10 +63,15 @@ import odoo
 import psycopg2
 
 from . import queries
-from .backoff import Backoff
+from .backoff import Backoff, ServerProbe
 from .channels import ChannelManager
 from .config import RunnerConfig, RunnerConfigError  # noqa: F401 (re-export)
-from .database import TRIGGER_MISSING, QueueJobDatabase, parse_notification
+from .database import (
+    TRIGGER_MISSING,
+    QueueJobDatabase,
+    parse_notification,
+    probe_connection,
+)
 from .dispatcher import (
     CONNECT_TIMEOUT,
     Endpoint,
@@ -84,6 +92,10 @@ STATUS_INTERVAL = 300  # INFO summary of the channels while jobs are known
 # runner, before it is considered lost in transit and reset to pending.
 ENQUEUED_RESCUE_GRACE = 5
 DB_RETRY_BACKOFF = (1, 30)  # (initial, maximum) seconds
+# Probes of the server of a database not reached (see ServerProbe): short,
+# so that the runner serves again soon after PostgreSQL is back.
+DB_PROBE_BACKOFF = (0.25, 1)  # (initial, maximum) seconds
+PROBE_CONNECT_TIMEOUT = 2  # seconds (libpq's least)
 DISPATCH_RETRY_BACKOFF = (0.5, ERROR_RECOVERY_DELAY)
 
 APPLICATION_NAME = "queue_job_runner"  # visible in pg_stat_activity
@@ -161,13 +173,18 @@ def _connection_info_for(db_name, runner_config=None):
     return connection_info
 
 
+def database_params(db_name, runner_config=None):
+    """psycopg2 parameters of the runner's connections to ``db_name``."""
+    params = dict(CONNECTION_KEEPALIVES, application_name=APPLICATION_NAME)
+    params.update(_connection_info_for(db_name, runner_config))
+    return params
+
+
 class Database(QueueJobDatabase):
     """The runner's connection to one database (see ``QueueJobDatabase``)."""
 
     def __init__(self, db_name, runner_config=None):
-        params = dict(CONNECTION_KEEPALIVES, application_name=APPLICATION_NAME)
-        params.update(_connection_info_for(db_name, runner_config))
-        super().__init__(db_name, params)
+        super().__init__(db_name, database_params(db_name, runner_config))
 
 
 def _reset_job_if_enqueued(db_name, job_uuid):
@@ -286,6 +303,9 @@ class QueueJobRunner:
         self._dispatch_backoff = Backoff(*DISPATCH_RETRY_BACKOFF)
         # database name -> Backoff, for databases to (re)connect to
         self._db_retry = {}
+        # database name -> ServerProbe, for databases of _db_retry whose
+        # server is probed meanwhile
+        self._db_probe = {}
         # database name -> why it is not served, to log changes only
         self._not_served = {}
         # database name -> uuids to reset to pending once it is reachable
@@ -417,6 +437,32 @@ class QueueJobRunner:
             delay,
         )
         self._next_maintenance = min(self._next_maintenance, backoff.until)
+        self._db_probe.setdefault(db_name, ServerProbe(*DB_PROBE_BACKOFF))
+
+    def probe_databases(self, now=None):
+        """Open again at once the databases whose server is back.
+
+        A probe is a connection attempt, not the opening of the database
+        (checks, leadership, rescue, load of the jobs): cheap enough to be
+        repeated at a short interval however long the outage lasts, while
+        full attempts follow the database's backoff (see ``ServerProbe``).
+        """
+        now = time.monotonic() if now is None else now
+        for db_name, probe in list(self._db_probe.items()):
+            if db_name not in self._db_retry:
+                del self._db_probe[db_name]
+                continue
+            if self._stop or not probe.due(now):
+                continue
+            params = database_params(db_name, self.config)
+            if not probe_connection(params, PROBE_CONNECT_TIMEOUT):
+                probe.failed(now)
+                continue
+            del self._db_probe[db_name]
+            if probe.succeeded():
+                _logger.info("db %s accepts connections again", db_name)
+                self._db_retry[db_name].succeeded()
+                self._open_database(db_name, now)
 
     def _close_database(self, db_name, remove_jobs=True):
         db = self.db_by_name.pop(db_name, None)
@@ -729,6 +775,9 @@ class QueueJobRunner:
     def _wait_timeout(self):
         mono_now = time.monotonic()
         timeouts = [SELECT_TIMEOUT, self._next_maintenance - mono_now]
+        timeouts.extend(
+            probe.backoff.until - mono_now for probe in self._db_probe.values()
+        )
         if self._dispatch_backoff.active(mono_now):
             # Nothing can be dispatched before: ignore the jobs' etas.
             timeouts.append(self._dispatch_backoff.until - mono_now)
@@ -767,6 +816,7 @@ class QueueJobRunner:
         self.process_notifications()
         self.process_dispatch_results()
         self.run_maintenance()
+        self.probe_databases()
         self.run_jobs()
         self.wait_notification()
 
