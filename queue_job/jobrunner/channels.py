@@ -716,10 +716,10 @@ class ChannelManager:
             path.append(node)
             node = node.parent
         path.reverse()
-        for index, node in enumerate(path):
-            if node.fullname in applied:
-                break
-        else:
+        index = next(
+            (i for i, node in enumerate(path) if node.fullname in applied), None
+        )
+        if index is None:
             return channel
         copies = self._db_channels.setdefault(db_name, {})
         parent = path[index].parent or self._root_channel
