@@ -126,3 +126,21 @@ def test_settings_changes_are_notified(db_name, committed_env):
         ("root.renamed", "root.notified", {"capacity": 4, "paused": True}),
     ], payloads
     assert json.loads(payloads[-1])["channel_settings"]["deleted"] is False
+
+
+class TestPausedChannelsBanner(TransactionCase):
+    def test_banner_lists_paused_channels_and_their_waiting_jobs(self):
+        Channel = self.env["queue.job.channel"]
+        root = self.env.ref("queue_job.channel_root")
+        self.assertEqual(Channel._paused_banner_html(), "")
+        channel = Channel.create({"name": "bannered", "parent_id": root.id})
+        for name in ("root.bannered", "root.bannered.sub", "root.other"):
+            Job(self.env["test.queue.job"].testing_method, channel=name).store()
+        channel.write({"paused": True})
+        html = Channel._paused_banner_html()
+        self.assertIn("Channel root.bannered is paused: 2 pending jobs wait", html)
+        self.assertNotIn("root.other", html)
+        channel.write({"pause_reason": "<copied>"})
+        self.assertIn("&lt;copied&gt;", Channel._paused_banner_html())
+        view = self.env.ref("queue_job.view_queue_job_tree")
+        self.assertIn('banner_route="/queue_job/paused_channels_banner"', view.arch)

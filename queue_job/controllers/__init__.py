@@ -1,4 +1,5 @@
 from . import main
+from . import paused_channels
 from . import runjob_dispatch
 
 runjob_dispatch.install()

@@ -749,17 +749,6 @@ class ChannelManager:
         copy.paused = settings["paused"]
         return copy
 
-    def channel_paused(self, db_name, channel_name):
-        """Whether the jobs of ``db_name`` in that channel wait for a resume
-        (the channel or one of its ancestors is paused on that database)."""
-        applied = self._db_settings.get(db_name, {})
-        name = self._full_name(channel_name)
-        while name:
-            if applied.get(name, {}).get("paused"):
-                return True
-            name = name.rpartition(".")[0]
-        return False
-
     # -- jobs --------------------------------------------------------------
 
     def notify(

@@ -3,6 +3,7 @@ import math
 from pathlib import Path
 
 from odoo import _, api, exceptions, fields, models
+from odoo.tools import html_escape
 
 from ..install_merge import create_merging_declared
 from ..jobrunner.channels import ChannelManager, effective_settings, record_settings
@@ -11,6 +12,14 @@ from ..jobrunner.database import DATABASE_UUID_PARAM
 CHANNEL_NOTIFY_TRIGGER_SQL = (
     Path(__file__).resolve().parent.parent / "sql" / "queue_job_channel_notify.sql"
 )
+
+
+def _in_channel(job_channel, name):
+    """Whether a job's channel is ``name`` or one of its sub-channels."""
+    job_channel = job_channel or "root"
+    if job_channel != "root" and not job_channel.startswith("root."):
+        job_channel = "root." + job_channel
+    return job_channel == name or job_channel.startswith(name + ".")
 
 
 class QueueJobChannel(models.Model):
@@ -228,6 +237,37 @@ class QueueJobChannel(models.Model):
         """Let these channels start jobs again."""
         self.write({"paused": False})
         return True
+
+    @api.model
+    def _paused_banner_html(self):
+        """HTML of the jobs list's banner: one line per paused channel with
+        the number of its pending jobs (sub-channels included); empty when
+        nothing is paused."""
+        paused = self._paused_channel_names()
+        if not paused:
+            return ""
+        groups = self.env["queue.job"].read_group(
+            [("state", "=", "pending")], ["channel"], ["channel"], lazy=False
+        )
+        lines = []
+        for name in sorted(paused):
+            waiting = sum(
+                group["__count"]
+                for group in groups
+                if _in_channel(group["channel"], name)
+            )
+            text = _(
+                "Channel %(channel)s is paused: %(count)s pending jobs wait"
+                " until it is resumed.",
+                channel=name,
+                count=waiting,
+            )
+            if paused[name]:
+                text += " " + paused[name]
+            lines.append("<div>%s</div>" % html_escape(text))
+        return '<div class="alert alert-warning mb-0" role="status">%s</div>' % (
+            "".join(lines)
+        )
 
     @api.model
     def _paused_channel_names(self):
