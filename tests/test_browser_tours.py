@@ -28,6 +28,8 @@ SCREENSHOTS = (
     "wizard_requeue",
     "channels",
     "channel_form",
+    "channels_paused",
+    "channel_form_paused",
     "job_functions",
     "job_function_form",
 )
