@@ -30,6 +30,7 @@ SCREENSHOTS = (
     "channel_form",
     "channels_paused",
     "channel_form_paused",
+    "jobs_list_paused",
     "job_functions",
     "job_function_form",
 )

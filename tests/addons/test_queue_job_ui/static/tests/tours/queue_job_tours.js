@@ -547,6 +547,12 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                 "channels_paused",
                 `.o_list_view:not(:has(.o_list_record_selector input:checked)) ${PAUSE_ROW}.text-warning`
             ),
+            openQueueMenu("queue_job.menu_queue_job"),
+            screenshot(
+                "jobs_list_paused",
+                '.o_has_banner .alert-warning:contains("Channel root.qj_ui_pause is paused: 1 pending jobs wait")'
+            ),
+            openQueueMenu("queue_job.menu_queue_job_channel"),
             [
                 {
                     content: "Open the paused channel",
