@@ -6,6 +6,7 @@ What the runner decides is read from ``queue_job`` (it marks a job
 fast the loaded workers then start the jobs.
 """
 import time
+import uuid
 
 import pytest
 from harness import database
@@ -168,3 +169,40 @@ class TestChannelControl:
         assert count_states(jobs, uuids).get("started", 0) == 4
         assert peak <= 4
         jobs.wait_done(uuids, timeout=120)
+
+    def test_copied_database_starts_with_root_paused(
+        self, control_server, second_db, committed_env, request
+    ):
+        """A new database.uuid (what Odoo's duplicate gives a copy) is found
+        when the runner opens the database: here, after its connection was
+        cut."""
+        prefix = "copy-%s" % (int(time.time() * 1000) % 10**8)
+        jobs = Jobs(second_db, lambda: committed_env(db=second_db), prefix)
+        request.addfinalizer(jobs.cleanup)
+        with committed_env(db=second_db) as env:
+            params = env["ir.config_parameter"].sudo()
+            params.set_param("database.uuid", str(uuid.uuid4()))
+        jobs.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'queue_job_runner' AND datname = %s",
+            (second_db,),
+        )
+        control_server.wait_for_log(
+            "db %s is a copy of another database" % second_db, timeout=60
+        )
+        control_server.wait_for_log(
+            "channel root paused on db %s" % second_db, timeout=10
+        )
+        uuids = jobs.delay(3, duration=0.0)
+        with committed_env(db=second_db) as env:
+            root = env.ref("queue_job.channel_root")
+            assert root.paused
+            assert "copy of another one" in root.effective_state
+        time.sleep(2.0)
+        assert set(jobs.states(uuids).values()) == {"pending"}
+        with committed_env(db=second_db) as env:
+            env.ref("queue_job.channel_root").action_resume()
+        control_server.wait_for_log(
+            "channel root resumed on db %s" % second_db, timeout=10
+        )
+        jobs.wait_done(uuids, timeout=60)
