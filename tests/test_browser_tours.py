@@ -28,6 +28,9 @@ SCREENSHOTS = (
     "wizard_requeue",
     "channels",
     "channel_form",
+    "channels_paused",
+    "channel_form_paused",
+    "jobs_list_paused",
     "job_functions",
     "job_function_form",
 )

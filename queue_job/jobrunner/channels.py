@@ -11,6 +11,13 @@ and *running* from a channel's point of view once the channel handed it to its
 parent (where it may still wait). Only the jobs handed out by the root channel
 are dispatched. Capacities are global across all databases the runner serves.
 
+A database may override the settings of its channels with its
+``queue.job.channel`` records (``capacity``, ``sequential``, ``throttle``,
+``paused``), see ``ChannelManager.set_db_settings``: its jobs then go through
+a copy of the channel's subtree of its own, so that other databases keep the
+configuration's settings, and the global ``root`` (the configuration's
+capacity) still caps what the runner starts in total.
+
 Configuration string (``ODOO_QUEUE_JOB_CHANNELS`` / ``[queue_job] channels``),
 e.g. ``root:4,export:2,export.big:1:sequential,mail:1:throttle=2``: comma (or
 newline) separated entries ``name[:capacity[:option[=value]]...]``; ``root.``
@@ -93,6 +100,60 @@ def validate_channel_config(config):
         raise ValueError("A sequential channel must have a capacity of 1")
     throttle = _parse_throttle(config["throttle"]) if "throttle" in config else 0
     return dict(config, capacity=capacity, sequential=sequential, throttle=throttle)
+
+
+# The settings a channel record may set, and what "not set" is for each: the
+# configuration's value then applies.
+RECORD_SETTINGS = ("capacity", "sequential", "throttle", "paused")
+
+
+def record_settings(capacity=None, sequential=False, throttle=None, paused=False):
+    """The settings a channel record sets, without those it leaves unset.
+
+    A capacity or throttle of 0 (or empty) and an unticked ``sequential``
+    are "not set": the configuration's value applies; ``paused`` has no
+    counterpart in the configuration.
+    """
+    settings = {}
+    if capacity:
+        settings["capacity"] = capacity
+    if sequential:
+        settings["sequential"] = True
+    if throttle:
+        settings["throttle"] = throttle
+    if paused:
+        settings["paused"] = True
+    return settings
+
+
+def effective_settings(name, file_settings, record):
+    """Merge a channel's configuration with what its record sets.
+
+    ``file_settings`` is ``{capacity, sequential, throttle}`` of the
+    configuration (or of an unconfigured channel), ``record`` the output of
+    ``record_settings``. Returns the typed settings plus ``paused`` and
+    ``sources`` (setting -> ``"record"`` or ``"configuration"``); raises
+    ``ValueError`` when the record's values cannot apply (e.g. sequential
+    over a capacity other than 1).
+    """
+    unknown = sorted(set(record) - set(RECORD_SETTINGS))
+    if unknown:
+        raise ValueError("unknown channel setting %r" % unknown[0])
+    merged = {
+        "name": name,
+        "capacity": file_settings.get("capacity"),
+        "sequential": bool(file_settings.get("sequential")),
+        "throttle": file_settings.get("throttle") or 0,
+    }
+    merged.update((key, record[key]) for key in merged if key in record)
+    if not merged["throttle"]:
+        del merged["throttle"]
+    result = validate_channel_config(merged)
+    result["paused"] = bool(record.get("paused"))
+    result["sources"] = {
+        key: "record" if key in record else "configuration" for key in RECORD_SETTINGS
+    }
+    return result
 
 
 class PriorityQueue:
@@ -259,12 +320,21 @@ class Channel:
     notification is harmless.
     """
 
-    def __init__(self, name, parent, capacity=None, sequential=False, throttle=0):
+    def __init__(
+        self, name, parent, capacity=None, sequential=False, throttle=0, db_name=None
+    ):
         self.name = name
         self.parent = parent
+        # Set on the copies that carry one database's own settings (see
+        # ChannelManager.set_db_settings); they keep the original's full
+        # name and sit next to it, under a key of their own.
+        self.db_name = db_name
+        self._fullname = None
+        self.key = name if db_name is None else "%s@%s" % (name, db_name)
         if self.parent:
-            self.parent.children[name] = self
+            self.parent.children[self.key] = self
         self.children = {}
+        self.paused = False
         self._queue = ChannelQueue()
         self._running = SafeSet()
         self._failed = SafeSet()
@@ -291,6 +361,8 @@ class Channel:
 
     @property
     def fullname(self):
+        if self._fullname:
+            return self._fullname
         if self.parent:
             return self.parent.fullname + "." + self.name
         return self.name
@@ -300,9 +372,11 @@ class Channel:
 
     def __str__(self):
         capacity = "∞" if not self.capacity else str(self.capacity)
-        return "%s(C:%s,Q:%d,R:%d,F:%d)" % (
+        return "%s%s(C:%s%s,Q:%d,R:%d,F:%d)" % (
             self.fullname,
+            "" if self.db_name is None else "@" + self.db_name,
             capacity,
+            ",paused" if self.paused else "",
             len(self._queue),
             len(self._running),
             len(self._failed),
@@ -344,6 +418,9 @@ class Channel:
                 self.parent.remove(job)
 
     def has_capacity(self):
+        if self.paused:
+            # Its queued jobs wait; its running ones go on.
+            return False
         if self.sequential and self._failed:
             # A sequential channel stops at its first failed job.
             return False
@@ -406,6 +483,13 @@ class ChannelManager:
         self._jobs_by_key = WeakValueDictionary()
         self._root_channel = Channel(name="root", parent=None, capacity=1)
         self._channels_by_name = WeakValueDictionary(root=self._root_channel)
+        # db name -> {channel full name: record settings applied}
+        self._db_settings = {}
+        # db name -> {channel full name: that database's copy of the channel}
+        self._db_channels = {}
+        # (db name, channel full name) -> record settings refused, so that
+        # a refusal is logged once
+        self._refused = {}
 
     @classmethod
     def parse_simple_config(cls, config_string):
@@ -509,11 +593,170 @@ class ChannelManager:
             parent = subchannel
         return parent
 
+    # -- settings of the channel records of one database -------------------
+
+    def _file_settings(self, fullname):
+        """The configuration's settings of a channel (unlimited if none)."""
+        channel = self._channels_by_name.get(fullname)
+        if channel is None:
+            return {"capacity": None, "sequential": False, "throttle": 0}
+        return {
+            "capacity": channel.capacity,
+            "sequential": channel.sequential,
+            "throttle": channel.throttle,
+        }
+
+    def _full_name(self, name):
+        root = self._root_channel.name
+        if name == root or name.startswith(root + "."):
+            return name
+        return root + "." + name
+
+    def db_settings(self, db_name):
+        """``{channel full name: record settings}`` applied for a database."""
+        return dict(self._db_settings.get(db_name, {}))
+
+    def set_db_settings(self, db_name, settings):
+        """Apply the channel records of a database: ``{name: record settings}``
+        (see ``record_settings``), replacing what was applied before.
+
+        Its jobs are moved, with their state, to the channels that now apply
+        to them: nothing is re-read, a running job keeps running (and
+        counting) where it now belongs, so lowering a capacity never
+        interrupts one. A record that cannot apply is logged once and the
+        configuration's settings stay in force for that channel. Returns
+        ``(paused, resumed)``: the channels whose pause changed.
+        """
+        applied = {}
+        for name, record in settings.items():
+            fullname = self._full_name(name)
+            record = {key: value for key, value in record.items() if value}
+            if not record:
+                continue
+            try:
+                effective_settings(fullname, self._file_settings(fullname), record)
+            except ValueError as exc:
+                if self._refused.get((db_name, fullname)) != record:
+                    self._refused[(db_name, fullname)] = record
+                    _logger.error(
+                        "channel %s on db %s: cannot apply %s (%s), the"
+                        " configuration's settings stay in force",
+                        fullname,
+                        db_name,
+                        record,
+                        exc,
+                    )
+                continue
+            self._refused.pop((db_name, fullname), None)
+            applied[fullname] = record
+        previous = self._db_settings.get(db_name, {})
+        was_paused = {name for name, rec in previous.items() if rec.get("paused")}
+        is_paused = {name for name, rec in applied.items() if rec.get("paused")}
+        if applied != previous:
+            self._replace_db_settings(db_name, applied)
+        return sorted(is_paused - was_paused), sorted(was_paused - is_paused)
+
+    def _replace_db_settings(self, db_name, applied):
+        moved = []
+        for (job_db, _uuid), job in list(self._jobs_by_key.items()):
+            if job_db != db_name:
+                continue
+            state = self._job_state(job)
+            if state is not None:
+                moved.append((job, state))
+            self._remove(job)
+        self._drop_db_channels(db_name)
+        if applied:
+            self._db_settings[db_name] = applied
+        else:
+            self._db_settings.pop(db_name, None)
+        for job, state in moved:
+            self.notify(
+                db_name,
+                job.channel.fullname,
+                job.uuid,
+                job.seq,
+                job.date_created,
+                job.priority,
+                job.eta,
+                state,
+            )
+
+    def _job_state(self, job):
+        """The state a known job has for the scheduler, or None (waiting for
+        its dependencies: not in any channel)."""
+        if job in job.channel._failed:
+            return FAILED
+        if job in self._root_channel._running:
+            # dispatched
+            return ENQUEUED
+        if job in job.channel._queue or job in job.channel._running:
+            return PENDING
+        return None
+
+    def _drop_db_channels(self, db_name):
+        for channel in self._db_channels.pop(db_name, {}).values():
+            if channel.parent is not None:
+                channel.parent.children.pop(channel.key, None)
+
+    def _channel_for_db(self, db_name, channel):
+        """The channel that schedules a job of ``db_name`` in ``channel``.
+
+        ``channel`` itself, unless the database sets something on it or on
+        one of its ancestors: then the database's own copy, below the
+        topmost such ancestor's copy (which sits next to that ancestor, or
+        under the global root when it is the root).
+        """
+        applied = self._db_settings.get(db_name)
+        if not applied:
+            return channel
+        path = []
+        node = channel
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        path.reverse()
+        index = next(
+            (i for i, node in enumerate(path) if node.fullname in applied), None
+        )
+        if index is None:
+            return channel
+        copies = self._db_channels.setdefault(db_name, {})
+        parent = path[index].parent or self._root_channel
+        for node in path[index:]:
+            copy = copies.get(node.fullname)
+            if copy is None:
+                copy = self._copy_channel(db_name, node, parent, applied)
+                copies[node.fullname] = copy
+            parent = copy
+        return parent
+
+    def _copy_channel(self, db_name, channel, parent, applied):
+        settings = effective_settings(
+            channel.fullname,
+            self._file_settings(channel.fullname),
+            applied.get(channel.fullname, {}),
+        )
+        copy = Channel(
+            channel.name,
+            parent,
+            capacity=settings["capacity"],
+            sequential=settings["sequential"],
+            throttle=settings["throttle"],
+            db_name=db_name,
+        )
+        copy._fullname = channel.fullname
+        copy.paused = settings["paused"]
+        return copy
+
+    # -- jobs --------------------------------------------------------------
+
     def notify(
         self, db_name, channel_name, uuid, seq, date_created, priority, eta, state
     ):
         """Apply the current state of one job (a row or a NOTIFY payload)."""
         channel = self.get_channel_by_name(channel_name, parent_fallback=True)
+        channel = self._channel_for_db(db_name, channel)
         key = (db_name, uuid)
         job = self._jobs_by_key.get(key)
         if job is not None and (
@@ -575,10 +818,14 @@ class ChannelManager:
             self._remove(job)
 
     def remove_db(self, db_name):
-        """Forget every job of a database."""
+        """Forget every job of a database, and the settings of its records."""
         for key, job in list(self._jobs_by_key.items()):
             if key[0] == db_name:
                 self._remove(job)
+        self._drop_db_channels(db_name)
+        self._db_settings.pop(db_name, None)
+        for key in [key for key in self._refused if key[0] == db_name]:
+            del self._refused[key]
 
     def get_jobs_to_run(self, now):
         return self._root_channel.get_jobs_to_run(now)

@@ -15,7 +15,7 @@ import psycopg2
 from psycopg2 import sql
 
 from . import queries
-from .channels import NOT_DONE
+from .channels import NOT_DONE, record_settings
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +38,14 @@ INTERRUPTED_MESSAGE = (
 )
 DUPLICATE_MESSAGE = (
     "Not queued again: job %s with the same identity key is already waiting"
+)
+
+# The database uuid recorded when queue_job was installed (an
+# ir.config_parameter), and why root is paused on a copy.
+DATABASE_UUID_PARAM = "queue_job.database_uuid"
+COPIED_DATABASE_REASON = (
+    "this database is a copy of another one (its database.uuid changed):"
+    " resume it when its jobs are to run here"
 )
 
 # Why a database is not served (logged by the runner when it changes).
@@ -79,6 +87,35 @@ def parse_notification(payload):
             data["eta"],
             data["state"],
         )
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+# The NOTIFY payloads of the queue_job_channel_notify trigger start so.
+CHANNEL_SETTINGS_PREFIX = '{"channel_settings"'
+
+
+def parse_channel_notification(payload):
+    """The change of a channel record notified, or None if it is not one.
+
+    Returns ``(name, old_name, settings)``: ``settings`` as
+    ``record_settings`` gives them, None when the record was deleted;
+    ``old_name`` the name before a rename, or None.
+    """
+    if not payload.startswith(CHANNEL_SETTINGS_PREFIX):
+        return None
+    try:
+        data = json.loads(payload)["channel_settings"]
+        name = data["name"]
+        settings = None
+        if not data.get("deleted"):
+            settings = record_settings(
+                data.get("capacity"),
+                data.get("sequential"),
+                data.get("throttle"),
+                data.get("paused"),
+            )
+        return name, data.get("old_name"), settings
     except (ValueError, TypeError, KeyError):
         return None
 
@@ -187,6 +224,30 @@ class QueueJobDatabase:
         with self.select_jobs(queries.WHERE_STATE_IN, (list(NOT_DONE),)) as rows:
             for row in rows:
                 consumer(row)
+
+    def channel_settings(self):
+        """``{channel complete name: record settings}`` of the channel
+        records that set something (see ``channels.record_settings``)."""
+        try:
+            rows = self._execute(queries.SELECT_CHANNEL_SETTINGS)
+        except (psycopg2.errors.UndefinedColumn, psycopg2.errors.UndefinedTable):
+            return {}
+        return {
+            name: record_settings(capacity, sequential, throttle, paused)
+            for name, capacity, sequential, throttle, paused in rows
+        }
+
+    def pause_root_if_copied(self):
+        """Pause ``root`` if the database is a copy; return whether it was
+        paused now (see ``queries.PAUSE_ROOT_IF_COPIED``)."""
+        try:
+            rows = self._execute(
+                queries.PAUSE_ROOT_IF_COPIED,
+                {"param": DATABASE_UUID_PARAM, "reason": COPIED_DATABASE_REASON},
+            )
+        except (psycopg2.errors.UndefinedColumn, psycopg2.errors.UndefinedTable):
+            return False
+        return bool(rows)
 
     def fetch_job(self, uuid):
         """The job's current row (``notify`` arguments), or None if deleted."""

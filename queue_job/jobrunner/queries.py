@@ -232,3 +232,35 @@ RESCUE_INTERRUPTED_STARTED = (
     " FROM interrupted WHERE job.id = interrupted.id"
     " RETURNING job.uuid, job.state, interrupted.worker_pid, job.retry"
 )
+
+# The channel records of the database that set something (the others leave
+# the configuration's settings): complete name, capacity, sequential,
+# throttle, paused. Read when the database is opened; the changes come by
+# the NOTIFY of the queue_job_channel_notify trigger. A database whose
+# queue_job predates these columns raises UndefinedColumn: nothing is set.
+SELECT_CHANNEL_SETTINGS = (
+    "SELECT complete_name, capacity, sequential, throttle, paused"
+    " FROM queue_job_channel"
+    " WHERE complete_name IS NOT NULL AND (COALESCE(capacity, 0) <> 0"
+    " OR sequential OR COALESCE(throttle, 0) <> 0 OR paused)"
+)
+
+# A database copied from another one (Odoo's duplicate gives it a new
+# database.uuid) starts with root paused: its jobs are the original's, and
+# must not run twice. The uuid recorded when queue_job was installed is
+# moved to the current one, so that this happens once per copy, whoever
+# resumes it afterwards; RETURNING tells whether root was paused now.
+PAUSE_ROOT_IF_COPIED = (
+    "WITH current_uuid AS ("
+    " SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'"
+    "), moved AS ("
+    " UPDATE ir_config_parameter param SET value = current_uuid.value"
+    " FROM current_uuid"
+    " WHERE param.key = %(param)s"
+    " AND param.value IS DISTINCT FROM current_uuid.value"
+    " RETURNING 1"
+    ")"
+    " UPDATE queue_job_channel SET paused = TRUE, pause_reason = %(reason)s"
+    " WHERE parent_id IS NULL AND name = 'root' AND EXISTS (SELECT 1 FROM moved)"
+    " RETURNING id"
+)

@@ -11,7 +11,9 @@
 * ``dispatcher``: the HTTP requests to ``/queue_job/runjob``.
 
 One loop iteration (``run_once``): apply the notifications received (the
-NOTIFY payload carries what the scheduler needs, nothing is re-read), apply
+NOTIFY payload carries what the scheduler needs, nothing is re-read: job
+changes, and changes of the channel records' settings, which override the
+configuration's for their database), apply
 the outcome of finished dispatches (a failed one is reset to pending if it is
 still enqueued), run the periodic maintenance (reconnections, database
 discovery, leadership, rescue of dead jobs), dispatch what the scheduler
@@ -52,6 +54,7 @@ import dataclasses
 import http.client
 import logging
 import os
+import re
 import selectors
 import threading
 import time
@@ -69,6 +72,7 @@ from .config import RunnerConfig, RunnerConfigError  # noqa: F401 (re-export)
 from .database import (
     TRIGGER_MISSING,
     QueueJobDatabase,
+    parse_channel_notification,
     parse_notification,
     probe_connection,
 )
@@ -320,6 +324,9 @@ class QueueJobRunner:
         self._standby = {}
         # (database name, uuid) of the runjob requests not answered yet
         self._in_flight = set()
+        # database name -> {channel name: settings its records set}
+        self._channel_settings = {}
+        self._dbfilter_logged = False
         self._next_maintenance = 0.0
         self._next_discovery = 0.0
         self._next_status = 0.0
@@ -334,11 +341,39 @@ class QueueJobRunner:
     # -- databases -----------------------------------------------------
 
     def get_db_names(self):
-        """Names of the databases to serve: ``db_name``, else all of them."""
+        """Names of the databases to serve: those the server serves.
+
+        ``db_name``, else all of them, kept when they match ``dbfilter``
+        as Odoo's own database list does; a filter with ``%h``/``%d``
+        depends on each request's host name, so it cannot apply here.
+        """
         if odoo.tools.config["db_name"]:
             names = odoo.tools.config["db_name"].split(",")
-            return [name.strip() for name in names if name.strip()]
-        return odoo.service.db.list_dbs(True)
+            names = [name.strip() for name in names if name.strip()]
+        else:
+            names = odoo.service.db.list_dbs(True)
+        return self._filter_db_names(names, odoo.tools.config["dbfilter"])
+
+    def _filter_db_names(self, names, dbfilter):
+        if not dbfilter:
+            return names
+        if "%h" in dbfilter or "%d" in dbfilter:
+            if not self._dbfilter_logged:
+                self._dbfilter_logged = True
+                _logger.info(
+                    "db-filter %s depends on the host name of each request:"
+                    " the job runner serves the databases without it",
+                    dbfilter,
+                )
+            return names
+        try:
+            pattern = re.compile(dbfilter)
+        except re.error as exc:
+            if not self._dbfilter_logged:
+                self._dbfilter_logged = True
+                _logger.error("db-filter %s is not valid (%s): ignored", dbfilter, exc)
+            return names
+        return [name for name in names if pattern.match(name)]
 
     def _list_db_names(self):
         try:
@@ -382,6 +417,15 @@ class QueueJobRunner:
             self._standby.pop(db_name, None)
             self._apply_pending_resets(db)
             self._rescue_jobs(db_name, db)
+            if db.pause_root_if_copied():
+                _logger.warning(
+                    "db %s is a copy of another database (its database.uuid"
+                    " changed): channel root paused on it until a manager"
+                    " resumes it",
+                    db_name,
+                )
+            self._channel_settings[db_name] = db.channel_settings()
+            self._apply_channel_settings(db_name)
             notify = self.channel_manager.notify
             db.iter_not_done_jobs(lambda row: notify(db_name, *row))
         except psycopg2.Error as exc:
@@ -474,6 +518,7 @@ class QueueJobRunner:
             return
         if remove_jobs:
             self.channel_manager.remove_db(db_name)
+            self._channel_settings.pop(db_name, None)
         with suppress(KeyError, ValueError):  # not registered (failed early)
             self._selector.unregister(db)
         db.close()
@@ -688,8 +733,35 @@ class QueueJobRunner:
             except psycopg2.Error as exc:
                 self._database_lost(db_name, exc)
 
+    def _apply_channel_settings(self, db_name):
+        """Hand the settings of a database's channel records to the
+        scheduler; log the channels paused and resumed."""
+        settings = self._channel_settings.get(db_name, {})
+        paused, resumed = self.channel_manager.set_db_settings(db_name, settings)
+        for name in paused:
+            _logger.info("channel %s paused on db %s", name, db_name)
+        for name in resumed:
+            _logger.info("channel %s resumed on db %s", name, db_name)
+
+    def _record_channel_change(self, db_name, change):
+        """Note a notified change of a channel record (a rename moves it)."""
+        name, old_name, record = change
+        settings = self._channel_settings.setdefault(db_name, {})
+        if old_name and old_name != name:
+            settings.pop(old_name, None)
+        if record:
+            settings[name] = record
+        else:
+            settings.pop(name, None)
+
     def _process_db_notifications(self, db_name, db):
+        channels_changed = False
         for payload in db.pop_notifications():
+            change = parse_channel_notification(payload)
+            if change is not None:
+                self._record_channel_change(db_name, change)
+                channels_changed = True
+                continue
             row = parse_notification(payload)
             if row is None:
                 # Not from the queue_job_notify trigger (e.g. a bare uuid
@@ -699,6 +771,8 @@ class QueueJobRunner:
                 self.channel_manager.remove_job(row[1], db_name)
             else:
                 self.channel_manager.notify(db_name, *row)
+        if channels_changed:
+            self._apply_channel_settings(db_name)
 
     def _resync_job(self, db, uuid):
         row = db.fetch_job(uuid)

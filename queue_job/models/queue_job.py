@@ -141,6 +141,37 @@ class QueueJob(models.Model):
 
     identity_key = fields.Char(readonly=True)
     worker_pid = fields.Integer(readonly=True)
+    waiting_reason = fields.Char(
+        string="Waiting Because",
+        compute="_compute_waiting_reason",
+        help="Why a pending job does not start (its channel is paused).",
+    )
+
+    @api.depends("state", "channel")
+    def _compute_waiting_reason(self):
+        paused = self.env["queue.job.channel"]._paused_channel_names()
+        for job in self:
+            job.waiting_reason = job._paused_by(paused) if paused else False
+
+    def _paused_by(self, paused):
+        """Why this job waits, when it is pending in a paused channel (or
+        below one); False otherwise."""
+        if self.state != PENDING:
+            return False
+        name = self.channel or "root"
+        if name != "root" and not name.startswith("root."):
+            name = "root." + name
+        while name:
+            if name in paused:
+                if paused[name]:
+                    return _(
+                        "Channel %(channel)s is paused: %(reason)s",
+                        channel=name,
+                        reason=paused[name],
+                    )
+                return _("Channel %(channel)s is paused", channel=name)
+            name = name.rpartition(".")[0]
+        return False
 
     def init(self):
         # Speeds up the duplicate lookup of jobs delayed with an identity key.

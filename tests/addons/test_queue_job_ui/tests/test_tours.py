@@ -229,3 +229,13 @@ class TestQueueJobTours(common.HttpCase):
         self.start_tour(
             "/web", "queue_job_channels_and_functions", login=self.manager.login
         )
+
+    def test_pause_and_resume_a_channel(self):
+        root = self.env.ref("queue_job.channel_root")
+        channel = self.env["queue.job.channel"].create(
+            {"name": "qj_ui_pause", "parent_id": root.id}
+        )
+        self._delay_test_job("QJ UI paused job", channel="root.qj_ui_pause")
+        self.start_tour("/web", "queue_job_pause_channel", login=self.manager.login)
+        channel.invalidate_cache()
+        self.assertFalse(channel.paused)

@@ -508,4 +508,103 @@ odoo.define("test_queue_job_ui.tours", function (require) {
             )
         )
     );
+
+    // The channel root.qj_ui_pause is created by the test, with pending jobs.
+    const PAUSE_ROW = '.o_data_row:contains("root.qj_ui_pause")';
+    tour.register(
+        "queue_job_pause_channel",
+        {test: true, url: "/web"},
+        [].concat(
+            openJobQueueApp(),
+            openQueueMenu("queue_job.menu_queue_job_channel"),
+            [
+                {
+                    content: "The channels list is loaded",
+                    trigger: `.o_list_view ${PAUSE_ROW} td[name="effective_state"]:contains("Running")`,
+                    run: function () {
+                        // Only waiting for the list.
+                    },
+                },
+                {
+                    content: "Select the channel in the list",
+                    trigger: `${PAUSE_ROW} .o_list_record_selector input`,
+                    extra_trigger:
+                        ".o_list_view:not(:has(.o_list_record_selector input:checked))",
+                },
+                {
+                    content: "Pause it from the list",
+                    trigger: 'button[name="action_pause"]:visible',
+                },
+                {
+                    content: "The list shows it paused",
+                    trigger: `${PAUSE_ROW}.text-warning td[name="effective_state"]:contains("Paused")`,
+                    run: function () {
+                        // Only checking the list.
+                    },
+                },
+            ],
+            screenshot(
+                "channels_paused",
+                `.o_list_view:not(:has(.o_list_record_selector input:checked)) ${PAUSE_ROW}.text-warning`
+            ),
+            openQueueMenu("queue_job.menu_queue_job"),
+            screenshot(
+                "jobs_list_paused",
+                '.o_has_banner .alert-warning:contains("Channel root.qj_ui_pause is paused: 1 pending jobs wait")'
+            ),
+            openQueueMenu("queue_job.menu_queue_job_channel"),
+            [
+                {
+                    content: "Open the paused channel",
+                    trigger: `${PAUSE_ROW} td[name="complete_name"]`,
+                },
+                {
+                    content: "The form shows the applied settings and their source",
+                    trigger:
+                        '.o_form_view .o_field_widget[name="effective_capacity"]:contains("configuration file / environment")',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
+            ],
+            screenshot(
+                "channel_form_paused",
+                '.o_form_readonly .o_field_widget[name="effective_state"]:contains("Paused")'
+            ),
+            [
+                {
+                    content: "Resume it from the form",
+                    trigger: '.o_form_view button[name="action_resume"]',
+                },
+                {
+                    content: "It runs again",
+                    trigger:
+                        '.o_form_view .o_field_widget[name="effective_state"]:contains("Running")',
+                    extra_trigger: '.o_form_view button[name="action_pause"]:visible',
+                },
+                {
+                    content: "Pause it from the form",
+                    trigger: '.o_form_view button[name="action_pause"]',
+                },
+                {
+                    content: "Paused again",
+                    trigger:
+                        '.o_form_view .o_field_widget[name="effective_state"]:contains("Paused")',
+                },
+                {
+                    content: "Resume it again",
+                    trigger: '.o_form_view button[name="action_resume"]',
+                },
+                {
+                    content: "Running at the end",
+                    trigger:
+                        '.o_form_view .o_field_widget[name="effective_state"]:contains("Running")',
+                    extra_trigger: '.o_form_view button[name="action_pause"]:visible',
+                    run: function () {
+                        // Only checking the form.
+                    },
+                },
+            ]
+        )
+    );
 });
