@@ -37,8 +37,7 @@ def test_import_patches_nothing_post_load_installs_the_hooks(addons_path):
     result = subprocess.run(
         [sys.executable, "-c", PROBE % ",".join(addons_path)],
         cwd=str(REPO_ROOT),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         timeout=120,
         check=False,
     )
