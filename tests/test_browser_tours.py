@@ -18,6 +18,9 @@ from harness import database
 from harness.odoo_runtime import BUILD_DIR, ODOO_COMMAND, TEST_ADDONS_DIR
 from harness.server import free_port
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 UI_ADDON = "test_queue_job_ui"
 TOURS_MODULE = TEST_ADDONS_DIR / UI_ADDON / "tests" / "test_tours.py"
 SCREENSHOTS = (

@@ -19,6 +19,9 @@ from odoo.addons.queue_job.job import (
     Job,
 )
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 NO_RUNNER = {"ODOO_QUEUE_JOB_CHANNELS": "root:0"}
 
 

@@ -11,6 +11,9 @@ import pytest
 from odoo.addons.queue_job.job import DONE, FAILED
 from test_controller import NO_RUNNER, Jobs, runjob
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 REFUSED = "refused a request to "
 MORE_REFUSED = re.compile(r"refused (\d+) more requests to queue_job routes")
 

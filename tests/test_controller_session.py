@@ -6,6 +6,9 @@ import urllib.request
 import pytest
 from odoo.addons.queue_job.job import DONE, ENQUEUED, Job
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(module_server_factory):

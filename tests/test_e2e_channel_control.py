@@ -12,6 +12,9 @@ import pytest
 from harness import database
 from test_e2e_runner import Jobs
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 CHANNELS = "root:6,e2e_ctl:2,e2e_cap:1"
 NOT_STARTED = ("pending", "wait_dependencies")
 

@@ -14,6 +14,9 @@ from harness import database
 from harness.pg_cluster import PrivateCluster
 from harness.server import OdooServer
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 JOBS = 8
 DURATION = 4  # seconds each job sleeps before writing its record
 

@@ -21,6 +21,9 @@ import pytest
 from harness.odoo_runtime import REPO_ROOT
 from harness.server import OdooServer
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 CHANNELS = "root:3,e2e_a:1,e2e_b:2,e2e_seq:1:sequential"
 FAILED_JOB_ERROR = "odoo.addons.queue_job.exception.FailedJobError"
 

@@ -16,7 +16,7 @@ from odoo.addons.queue_job.lease import acquire_job_lease, release_job_lease
 from reliability_helpers import held_leases, sql, wait_until
 from test_runner_loop import fast_maintenance, logs, wait_log  # noqa: F401
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 RUN_SECONDS = 8
 

@@ -26,6 +26,9 @@ from harness import database
 from harness.odoo_runtime import BUILD_DIR, REPO_ROOT, TEST_ADDONS_DIR
 from packaging.requirements import Requirement
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 SETUP_DIR = REPO_ROOT / "setup" / "queue_job"
 ADDON_DIR = REPO_ROOT / "queue_job"
 PREFIX = "odoo/addons/queue_job/"

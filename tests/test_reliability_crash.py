@@ -13,6 +13,9 @@ import time
 import pytest
 from reliability_helpers import WORKER_DIED_ERROR, held_leases, wait_until, write_metric
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 ROOT_2 = {"ODOO_QUEUE_JOB_CHANNELS": "root:2"}
 ROOT_3 = {"ODOO_QUEUE_JOB_CHANNELS": "root:3"}
 RESCUE_TARGET = 10  # seconds

@@ -16,6 +16,9 @@ import pytest
 from harness import database
 from reliability_helpers import ReliabilityJobs
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 ROOT_2 = {"ODOO_QUEUE_JOB_CHANNELS": "root:2"}
 DISCOVERY_TARGET = 30  # seconds
 

@@ -19,7 +19,7 @@ from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, acquire_job_lease
 from odoo.tests.common import TransactionCase
 from reliability_helpers import held_leases, sql, wait_until
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 NO_RUNNER = {"ODOO_QUEUE_JOB_CHANNELS": "root:0"}
 

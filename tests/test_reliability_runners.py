@@ -12,6 +12,9 @@ import time
 import pytest
 from reliability_helpers import leader_pid, sql, wait_until, write_metric
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 ROOT_2 = {"ODOO_QUEUE_JOB_CHANNELS": "root:2"}
 TAKEOVER_TARGET = 10  # seconds
 STANDING_BY = "another job runner is active on db %s, standing by"

@@ -19,6 +19,9 @@ from odoo.addons.queue_job.lease import acquire_job_lease
 from odoo.addons.queue_job.rescue import rescue_dead_job
 from reliability_helpers import WORKER_DIED_ERROR, held_leases, sql, wait_until
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 ROOT_3 = {"ODOO_QUEUE_JOB_CHANNELS": "root:3"}
 RESCUE_TARGET = 10  # seconds
 

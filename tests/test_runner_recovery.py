@@ -14,6 +14,9 @@ import pytest
 from harness.pg_cluster import PrivateCluster
 from test_runner_loop import logs, wait_for, wait_log  # noqa: F401 (fixture)
 
+# real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
+pytestmark = pytest.mark.slow
+
 OUTAGE = float(os.environ.get("QUEUE_JOB_TEST_OUTAGE", "8"))
 SERVES_AGAIN_WITHIN = 2.0  # seconds after PostgreSQL accepts connections
 
