@@ -56,7 +56,9 @@ ODOO_INTERNALS = {
     "Registry.registry_sequence/cache_sequence/check_signaling/in_test_mode/"
     "cache_invalidated/ready": "runjob_dispatch: the registry check of a request"
     " served on the short way",
-    "BaseModel._constraint_methods/_sequence/_check_company_auto/_parent_store": "sql_store: what create()/write() would do beyond the columns",
+    "BaseModel._constraint_methods/_sequence/_check_company_auto/_parent_store": (
+        "sql_store: what create()/write() would do beyond the columns"
+    ),
     "Field.column_format": "sql_store: the placeholder of a column",
     "mail.message.subtype._get_auto_subscription_subtypes": "sql_store: the"
     " fields whose value subscribes followers (5th item of its result)",
@@ -68,7 +70,9 @@ ODOO_INTERNALS = {
     "http.request._get_current_object": "controllers: the request behind the proxy",
     "ir.http dispatch hooks": "runjob_dispatch.DISPATCH_HOOKS: what Odoo's"
     " dispatch runs for a route of auth='none'",
-    "service.server.PreforkServer.__init__/process_spawn/worker_pop/worker_spawn": "jobrunner.patch_odoo_servers: the runner worker",
+    "service.server.PreforkServer.__init__/process_spawn/worker_pop/worker_spawn": (
+        "jobrunner.patch_odoo_servers: the runner worker"
+    ),
     "service.server.ThreadedServer.start/on_stop": "jobrunner.patch_odoo_servers:"
     " the runner thread",
 }
