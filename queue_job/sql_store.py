@@ -189,15 +189,16 @@ def build_plan(model, insert=True):
     """The conditions of the SQL paths for ``queue.job``, as they are now.
 
     ``model``: a ``queue.job`` recordset in superuser mode. ``insert``:
-    whether the plan is for an insert; the defaults, which only matter
-    there, are left out (None) otherwise.
+    whether the plan is for an insert; otherwise what only matters there
+    is left out (``can_create`` False, ``defaulted`` None).
     """
     schema = _schema(model)
     model_class = type(model)
     enabled = fast_paths.enabled()
     generic = enabled and not model._check_company_auto and not model._parent_store
     can_create = (
-        generic
+        insert
+        and generic
         and _known_methods(model_class, CREATE_METHODS)
         and not any(f.store and f.compute for f in model._fields.values())
     )

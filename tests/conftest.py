@@ -61,6 +61,9 @@ def pytest_sessionstart(session):
         if not _state["reuse"]:
             database.drop_database(odoo, db)
         pytest.exit("queue_job tests cannot run: %s" % exc, returncode=3)
+    # As a server with queue_job among its server-wide modules: the addon's
+    # post_load installs its hooks (queue_job.odoo_hooks) before any request.
+    odoo.modules.module.load_openerp_module("queue_job")
     # What Odoo's own test runner sets: mails are not really sent, etc.
     threading.current_thread().testing = True
 

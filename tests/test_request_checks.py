@@ -178,3 +178,12 @@ def test_refused_by_the_controllers_too(method, params, reason):
     response = function(RunJobController(), **params)
     assert response.status_code == 400
     assert response.get_data(as_text=True) == "Bad Request: %s\n" % reason
+
+
+def test_a_request_checked_at_the_wsgi_entry_is_marked():
+    checked = environ("/queue_job/runjob", "db=qj&job_uuid=" + UUID)
+    assert request_checks.refuse_or_none(checked) is None
+    assert checked[request_checks.CHECKED_ENVIRON_KEY] is True
+    refused = environ("/queue_job/runjob", "db=qj&job_uuid=nope")
+    assert request_checks.refuse_or_none(refused).status_code == 400
+    assert request_checks.CHECKED_ENVIRON_KEY not in refused

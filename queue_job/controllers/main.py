@@ -24,6 +24,7 @@ from ..jobrunner.queries import STATE_IS
 from ..lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
 from ..rescue import requeue_interrupted
 from .request_checks import (
+    CHECKED_ENVIRON_KEY,
     RUNJOB_PATH,
     SESSION_PATH,
     refuse_params_or_none,
@@ -242,9 +243,13 @@ class RunJobController(http.Controller):
         return ""
 
     def _refuse_params(self, path, params):
-        """The 400 answer when ``params`` are unfit, else None: done at the
-        WSGI entry too, but a request Odoo dispatched before queue_job was
-        imported did not go through it."""
+        """The 400 answer when ``params`` are unfit, else None: for a request
+        that did not go through the check of the WSGI entry (one Odoo
+        dispatched before queue_job's hooks were installed)."""
+        request = http.request
+        # (an unbound proxy, outside of a request, is false)
+        if request and request.httprequest.environ.get(CHECKED_ENVIRON_KEY):
+            return None
         return refuse_params_or_none(
             path, {name: value for name, value in params.items() if value is not None}
         )
@@ -307,11 +312,9 @@ class RunJobController(http.Controller):
 
         Returns the job's lease and its record, the row read with the lock in
         its cache (see ``Job._claimed_record()``), or None (logged) if it is
-        not to be run here. The lease is taken in the
-        transaction that will mark the job started, so that no one ever
-        sees it started without its lease; it must be released (see
-        :meth:`_release_job_lease`). The row read with the lock is what
-        :meth:`_load_job` loads the job from.
+        not to be run here. The lease is taken in the transaction that will
+        mark the job started, so that no one ever sees it started without
+        its lease; it must be released (see :meth:`_release_job_lease`).
 
         Raises ``RegistryChanged``, the claim undone, when the request was
         not dispatched by Odoo and another process changed the registry (see

@@ -7,9 +7,10 @@ session read), a bad request is answered 400, and the refusals are logged
 once per burst, values truncated, so that a client sending garbage can
 neither flood the log nor reach the database with it.
 
-Applied twice: at the WSGI entry (``runjob_dispatch.install``), for every
-request once queue_job is imported, and by the controllers, for a request
-that Odoo dispatched before that.
+Applied at the WSGI entry (``runjob_dispatch.install``), for every request
+once queue_job's hooks are installed, which marks the request as checked
+(``CHECKED_ENVIRON_KEY``); the controllers check only the requests not so
+marked (one Odoo dispatched before the hooks were installed).
 """
 import logging
 import re
@@ -22,6 +23,8 @@ _logger = logging.getLogger(__name__)
 RUNJOB_PATH = "/queue_job/runjob"
 SESSION_PATH = "/queue_job/session"
 CHECKED_PATHS = (RUNJOB_PATH, SESSION_PATH)
+# Set in the WSGI environ of a request whose parameters were checked.
+CHECKED_ENVIRON_KEY = "queue_job.params_checked"
 
 # Longest parameter (name or value) accepted: the runner sends a uuid and a
 # database name, far shorter.
@@ -231,6 +234,7 @@ def refuse_or_none(environ):
     except BadRequestParams as error:
         refusal_log.refused(path, error)
         return bad_request_response(error)
+    environ[CHECKED_ENVIRON_KEY] = True
     return None
 
 
