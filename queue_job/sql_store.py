@@ -185,6 +185,13 @@ def _schema(model):
     return schema
 
 
+def reads_as_odoo(model):
+    """Whether reading ``queue.job`` records is Odoo's own (no addon
+    overrides ``read``/``_read``): then a record whose row is put in its
+    cache reads what the ORM would have read."""
+    return _known_methods(type(model), ("read", "_read"))
+
+
 def build_plan(model, insert=True):
     """The conditions of the SQL paths for ``queue.job``, as they are now.
 

@@ -213,3 +213,15 @@ def test_failure_posted_as_the_job_user(committed_env):
     finally:
         with committed_env() as env:
             env["queue.job"].search([("uuid", "=", job_.uuid)]).unlink()
+
+
+class TestReadOverride(QueueJobCase):
+    def test_read_override_takes_job_load(self):
+        job_ = self.test_model.with_delay().testing_method(1)
+        record = job_.db_record()
+        calls = []
+        with foreign_override(type(self.env["queue.job"]), "_read", calls):
+            with mock.patch.object(Job, "load", wraps=Job.load) as load:
+                RunJobController()._load_job(self.env, job_.uuid, record)
+        load.assert_called_once_with(self.env, job_.uuid)
+        self.assertTrue(calls)

@@ -15,7 +15,7 @@ from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
 from psycopg2 import InterfaceError, OperationalError, errorcodes
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 
-from .. import fast_paths
+from .. import fast_paths, sql_store
 from ..chained_commit import commit_with_last_statement
 from ..delay import chain, group
 from ..exception import JobError, NothingToDoJob, RetryableJobError
@@ -419,13 +419,18 @@ class RunJobController(http.Controller):
 
         From its claimed ``record`` through ``Job._load_from_db_record()``,
         as ``Job.load()`` does; through ``Job.load()`` itself when an addon
-        overrides it or the fast paths are off. Jobs whose model, method or
+        overrides it or the reading of ``queue.job`` records, or the fast
+        paths are off. Jobs whose model, method or
         records no longer exist raise JobError or MissingError, to be stored
         as failed: running them would fail obscurely, or succeed without
         doing anything.
         """
         try:
-            if fast_paths.enabled() and Job._loads_as_defined_here():
+            if (
+                fast_paths.enabled()
+                and Job._loads_as_defined_here()
+                and sql_store.reads_as_odoo(record)
+            ):
                 job = Job._load_from_db_record(record)
             else:
                 job = Job.load(env, job_uuid)
