@@ -12,8 +12,8 @@ import os
 import uuid
 from collections import deque
 
+from .fast_paths.sql_store import INSERT_BATCH_SIZE
 from .job import Job, _is_model_method
-from .sql_store import INSERT_BATCH_SIZE
 
 _logger = logging.getLogger(__name__)
 

@@ -10,23 +10,24 @@ from odoo.osv import expression
 from odoo.tools import config, html_escape, mute_logger
 from psycopg2 import sql
 
-from .. import sql_store
 from ..exception import JobError
+from ..fast_paths import sql_store
 from ..fields import JobSerialized
-from ..job import (
+from ..job import Job
+from ..job_identity import IDENTITY_KEY_UNIQUE_INDEX
+from ..lease import held_job_leases
+from ..lifecycle import (
     CANCELLED,
     DONE,
     ENQUEUED,
     FAILED,
-    IDENTITY_KEY_UNIQUE_INDEX,
+    MANUAL_STATES,
     PENDING,
     STARTED,
     STATES,
     WAIT_DEPENDENCIES,
     WAITING_STATES,
-    Job,
 )
-from ..lease import held_job_leases
 
 _logger = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ class QueueJob(models.Model):
             )
 
     def _job_sql_store_plan(self):
-        """When ``Job.store()`` may write rows in SQL (see ``queue_job.sql_store``),
+        """When ``Job.store()`` may write rows in SQL (see ``queue_job.fast_paths.sql_store``),
         decided now: an automated action or an override installed since the
         last call takes the ORM's path at once."""
         return sql_store.build_plan(self.sudo())
@@ -409,7 +410,7 @@ class QueueJob(models.Model):
         Changing the state of the Job will automatically change some fields
         (date, result, ...).
         """
-        if state not in (DONE, PENDING, CANCELLED):
+        if state not in MANUAL_STATES:
             raise ValueError("State not supported: %s" % state)
         for record in self:
             try:
