@@ -273,9 +273,10 @@ class QueueJob(models.Model):
             )
 
     def _job_sql_store_plan(self):
-        """When ``Job.store()`` may write rows in SQL (see ``queue_job.fast_paths.sql_store``),
-        decided now: an automated action or an override installed since the
-        last call takes the ORM's path at once."""
+        """When ``Job.store()`` may write rows in SQL (see
+        ``queue_job.fast_paths.sql_store``), decided now: an automated action
+        or an override installed since the last call takes the ORM's path at
+        once."""
         return sql_store.build_plan(self.sudo())
 
     @api.depends("records")
