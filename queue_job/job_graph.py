@@ -48,6 +48,24 @@ ENQUEUE_WAITING_SQL = """
 """
 
 
+def dependency_edges(jobs):
+    """The ``(parent id, child id)`` edges, sorted, between ``jobs``: an
+    iterable of ``(id, uuid, dependencies column value)``. Edges to jobs
+    outside of ``jobs`` are left out."""
+    jobs = list(jobs)
+    id_by_uuid = {job_uuid: job_id for job_id, job_uuid, _deps in jobs}
+    edges = set()
+    for job_id, _uuid, dependencies in jobs:
+        dependencies = dependencies or {}
+        for parent_uuid in dependencies.get("depends_on") or ():
+            if parent_uuid in id_by_uuid:
+                edges.add((id_by_uuid[parent_uuid], job_id))
+        for child_uuid in dependencies.get("reverse_depends_on") or ():
+            if child_uuid in id_by_uuid:
+                edges.add((job_id, id_by_uuid[child_uuid]))
+    return sorted(edges)
+
+
 class JobDependencies:
     """The dependency half of ``Job`` (see ``queue_job.job``).
 
