@@ -12,8 +12,6 @@ import os
 import uuid
 from collections import deque
 
-from .job import Job
-
 # The logger of queue_job.delay, where these warnings always came from (log
 # handlers configured for it keep seeing them).
 _logger = logging.getLogger(__name__.rpartition(".")[0] + ".delay")
@@ -22,6 +20,15 @@ _logger = logging.getLogger(__name__.rpartition(".")[0] + ".delay")
 # of storing them (development and tests only): the historical name first.
 NO_DELAY_ENV_VARS = ("TEST_QUEUE_JOB_NO_DELAY", "QUEUE_JOB__NO_DELAY")
 NO_DELAY_CONTEXT_KEYS = ("test_queue_job_no_delay", "queue_job__no_delay")
+
+
+def _job_class():
+    """The ``Job`` class of ``queue_job.delay``, looked up at each call: the
+    test helper ``trap_jobs()`` replaces it there (imported late: that
+    module imports this one)."""
+    from . import delay
+
+    return delay.Job
 
 
 class Graph:
@@ -182,7 +189,7 @@ class DelayableGraph(Graph):
             if existing:
                 ordered[0]._generated_job = existing
             return
-        Job.store_many([vertex._generated_job for vertex in ordered])
+        _job_class().store_many([vertex._generated_job for vertex in ordered])
 
     def _prepare_jobs(self, graph):
         """Everything ``delay()`` does with the connected ``graph`` before
