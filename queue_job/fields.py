@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 """The JSON representation of job data: recordsets, dates and XML survive a
 round-trip through a plain ``text`` column."""
+import contextlib
 import json
 from datetime import date, datetime
 
@@ -121,3 +122,45 @@ class JobDecoder(json.JSONDecoder):
         if type_ == "etree_element":
             return etree.fromstring(obj["value"])
         return obj
+
+
+class _OffenderTrackingEncoder(JobEncoder):
+    """Remember the value the JSON encoder gave up on, for the error message."""
+
+    offender = None
+
+    def default(self, obj):
+        try:
+            return super().default(obj)
+        except TypeError:
+            self.offender = obj
+            raise
+
+
+def _short_repr(value, limit=200):
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def serialization_error(function_name, key, value, err):
+    """The error to raise when ``value``, the ``key`` (records, args or
+    kwargs) of a job of ``function_name``, cannot be encoded: ``err``'s
+    type, naming the value JSON cannot represent, so that a bad argument
+    fails when the job is delayed, not when the transaction commits."""
+    # encoded again, to know which value JSON cannot represent
+    encoder = _OffenderTrackingEncoder()
+    with contextlib.suppress(TypeError, ValueError):
+        encoder.encode(value)
+    if encoder.offender is not None:
+        detail = "value %s of type %s" % (
+            _short_repr(encoder.offender),
+            type(encoder.offender).__name__,
+        )
+    else:
+        detail = "value %s" % _short_repr(value)
+    return type(err)(
+        "Cannot delay %s: its %s cannot be stored as JSON (%s): %s"
+        % (function_name, key, detail, err)
+    )

@@ -117,7 +117,7 @@ class JobLease:
     """The lease of job ``job_id``, held by the session of ``cr``.
 
     Released once: by the transaction storing the job's end when it gets
-    there (see ``RunJobController._try_perform_job``), else after it.
+    there (see ``job_run.perform_job``), else after it.
     """
 
     __slots__ = ("cr", "job_id", "held", "release_on_store")

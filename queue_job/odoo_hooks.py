@@ -6,7 +6,7 @@ manifest's ``post_load`` (Odoo calls it when it loads the addon: as a
 server-wide module before the server is built, or with a registry), never
 as a side effect of an import:
 
-* ``controllers.runjob_dispatch.install()``: Odoo's WSGI entry
+* ``fast_paths.runjob_dispatch.install()``: Odoo's WSGI entry
   (``http.Root.__call__``) checks the requests to queue_job's routes first,
   and serves runjob requests on a short way when that is Odoo's path (see
   that module);
@@ -17,7 +17,7 @@ as a side effect of an import:
 
 
 def post_load():
-    from .controllers import runjob_dispatch
+    from .fast_paths import runjob_dispatch
     from .jobrunner import patch_odoo_servers
 
     runjob_dispatch.install()

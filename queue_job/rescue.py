@@ -6,7 +6,7 @@ killed, crashed or timed out) and asks an Odoo worker to end them
 (``/queue_job/rescue``): written through ``Job.store()``, the end is what
 any end of a job is: a failure posts its message and subscribes the
 followers, ``write()`` overrides of ``queue.job`` and automated actions see
-it (``queue_job.sql_store`` goes through the ORM when they exist). The
+it (``queue_job.fast_paths.sql_store`` goes through the ORM when they exist). The
 decision is the runner's SQL rescue's (``RESCUE_INTERRUPTED_STARTED`` and
 ``RESCUE_DEAD_STARTED``), which the runner still uses when Odoo cannot be
 asked: a job enqueued before PostgreSQL last started lost its worker's
@@ -20,8 +20,14 @@ is free is touched: the runner's own condition, so a live worker is never
 robbed, whoever calls.
 """
 import logging
+import os
+import time
 
-from .job import FAILED, STARTED, Job
+from odoo import SUPERUSER_ID, api
+from psycopg2 import InterfaceError, OperationalError
+
+from .controllers.request_checks import shorten
+from .job import Job
 from .jobrunner.database import (
     INTERRUPTED_MESSAGE,
     REQUEUED_MESSAGE,
@@ -30,6 +36,7 @@ from .jobrunner.database import (
 )
 from .jobrunner.queries import STATE_IS
 from .lease import JOB_LEASE_NAMESPACE
+from .lifecycle import FAILED, STARTED, Cause, RunEnd, decide_after_run
 
 _logger = logging.getLogger(__name__)
 
@@ -50,6 +57,32 @@ LOCK_DEAD_STARTED_JOB = """
     ) locked
 """.format(
     namespace=JOB_LEASE_NAMESPACE, state_is=STATE_IS
+)
+
+# How long a worker whose connection was cut waits for the database to put
+# its job back to pending (the runner's rescue does it otherwise).
+REQUEUE_INTERRUPTED_WAIT = 30  # seconds
+REQUEUE_INTERRUPTED_POLL = 0.5  # seconds
+CONNECTION_LOST_MESSAGE = (
+    "Requeued: the database connection of its worker (pid %s) was lost"
+    " while the job ran; not counted as a try."
+)
+
+# Locks the row of the job whose execution this worker lost with its
+# connection, provided it is still started by this process at that date and
+# no one holds its lease (the lease went with the connection; a job started
+# again holds it): it is then put back to pending, without counting a try.
+LOCK_INTERRUPTED_JOB = """
+    SELECT id FROM queue_job
+    WHERE uuid = %(uuid)s AND {state_is}'started'
+        AND worker_pid = %(pid)s
+        AND (%(date_started)s::timestamp IS NULL
+            OR date_trunc('second', date_started)
+                = date_trunc('second', %(date_started)s::timestamp))
+        AND pg_try_advisory_xact_lock({namespace}, id)
+    FOR UPDATE
+""".format(
+    state_is=STATE_IS, namespace=JOB_LEASE_NAMESPACE
 )
 
 # First word of the answer of the route when it decided (see the runner).
@@ -91,8 +124,9 @@ def end_dead_job(env, job_uuid, interrupted=False):
     if interrupted:
         requeue_interrupted(job, INTERRUPTED_MESSAGE % pid_text)
         return job, worker_pid
+    end, _counts_try = decide_after_run(Cause.WORKER_DIED, job.retry, job.max_retries)
     job.retry += 1
-    if (job.max_retries or 0) > 0 and job.retry >= job.max_retries:
+    if end is RunEnd.FAIL:
         message = WORKER_DIED_MESSAGE % (pid_text, job.max_retries)
         job.set_failed(
             exc_name=WORKER_DIED_ERROR, exc_message=message, exc_info=message
@@ -148,3 +182,47 @@ def rescue_dead_job(env, job_uuid):
             outcome,
         )
     return "%s %s %s %s" % (ANSWER_PREFIX, job.state, worker_pid, job.retry)
+
+
+def requeue_own_interrupted(registry, job_uuid, date_started, exc):
+    """Put back to pending, without counting a try, the job ``job_uuid``
+    that this worker started at ``date_started`` and whose execution the
+    loss of the database connection cut (``exc``).
+
+    The worker is alive, so it says so itself, on a new connection, as
+    soon as the database is back (for a while). Should it not manage,
+    or the runner's rescue come first, the rescue recognises a restart
+    of PostgreSQL by itself (``queries.RESCUE_INTERRUPTED_STARTED``).
+    """
+    _logger.warning(
+        "job %s interrupted: the database connection was lost (%s)",
+        job_uuid,
+        shorten(str(exc).strip() or type(exc).__name__, 300),
+    )
+    params = {
+        "uuid": job_uuid,
+        "pid": os.getpid(),
+        "date_started": date_started,
+    }
+    deadline = time.monotonic() + REQUEUE_INTERRUPTED_WAIT
+    while True:
+        try:
+            with registry.cursor() as cr:
+                cr.execute(LOCK_INTERRUPTED_JOB, params)
+                requeued = bool(cr.fetchall())
+                if requeued:
+                    # through the Job API, as any end of a job
+                    stored = Job.load(api.Environment(cr, SUPERUSER_ID, {}), job_uuid)
+                    requeue_interrupted(stored, CONNECTION_LOST_MESSAGE % os.getpid())
+            break
+        except (OperationalError, InterfaceError):
+            if time.monotonic() >= deadline:
+                _logger.warning(
+                    "job %s: the database is still away, its requeue is"
+                    " left to the job runner",
+                    job_uuid,
+                )
+                return
+            time.sleep(REQUEUE_INTERRUPTED_POLL)
+    if requeued:
+        _logger.warning("job %s put back to pending, not counted as a try", job_uuid)

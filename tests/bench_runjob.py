@@ -82,9 +82,11 @@ def _commit_after_block(cr):
 def variant(name):
     """A context manager running the jobs with one fast path off (see the
     module docstring)."""
-    from odoo.addons.queue_job import sql_store
-    from odoo.addons.queue_job.controllers import main as controller
-    from odoo.addons.queue_job.controllers import runjob_dispatch
+    from odoo.addons.queue_job.fast_paths import (
+        chained_commit,
+        runjob_dispatch,
+        sql_store,
+    )
     from odoo.addons.queue_job.job import Job
 
     if name == "fast":
@@ -97,7 +99,7 @@ def variant(name):
         return mock.patch.object(Job, "_loads_as_defined_here", return_value=False)
     if name == "no-chained-commit":
         return mock.patch.object(
-            controller, "commit_with_last_statement", _commit_after_block
+            chained_commit, "commit_with_last_statement", _commit_after_block
         )
     if name == "no-short-dispatch":
         return mock.patch.object(

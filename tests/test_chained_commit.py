@@ -6,8 +6,8 @@ from contextlib import contextmanager
 import psycopg2.errors
 import psycopg2.extensions
 import pytest
-from odoo.addons.queue_job import chained_commit
-from odoo.addons.queue_job.chained_commit import commit_with_last_statement
+from odoo.addons.queue_job.fast_paths import chained_commit
+from odoo.addons.queue_job.fast_paths.chained_commit import commit_with_last_statement
 from odoo.addons.queue_job.job import ENQUEUED, STARTED, Job
 from odoo.tools import mute_logger
 from query_helpers import RecordJobUpdates, RecordStatements

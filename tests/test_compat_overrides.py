@@ -3,14 +3,16 @@ runjob controller: overrides installed while the server runs are seen at
 once, ``create()``/``write()`` get the values they always got, a ``Job``
 subclass may set its attributes itself, failures are posted as the job's
 user, and the ``fast_paths`` switch turns every fast path off."""
+import inspect
 from contextlib import contextmanager
 from unittest import mock
 
 from job_cases import QueueJobCase
-from odoo.addons.queue_job import fast_paths, sql_store
-from odoo.addons.queue_job.controllers import runjob_dispatch
+from odoo.addons.queue_job import fast_paths
 from odoo.addons.queue_job.controllers.main import RunJobController
+from odoo.addons.queue_job.fast_paths import runjob_dispatch, sql_store
 from odoo.addons.queue_job.job import ENQUEUED, FAILED, Job
+from odoo.addons.queue_job.job_run import JobRun
 
 FOREIGN_MODULE = "odoo.addons.some_third_party_addon.models.queue_job"
 
@@ -157,7 +159,7 @@ class TestFastPathsSwitch(QueueJobCase):
         controller = RunJobController()
         with mock.patch.dict("os.environ", {"ODOO_QUEUE_JOB_FAST_PATHS": "0"}):
             with mock.patch.object(Job, "load", wraps=Job.load) as load:
-                loaded = controller._load_job(self.env, job_.uuid, record)
+                loaded = JobRun(controller, self.env, job_.uuid).load(record)
         load.assert_called_once_with(self.env, job_.uuid)
         self.assertEqual(loaded.uuid, job_.uuid)
 
@@ -165,7 +167,7 @@ class TestFastPathsSwitch(QueueJobCase):
         job_ = self.test_model.with_delay().testing_method(1)
         record = job_.db_record()
         seen = []
-        original = Job.__dict__["load"]
+        original = inspect.getattr_static(Job, "load")
 
         def load(cls, env, job_uuid):
             seen.append(job_uuid)
@@ -173,7 +175,7 @@ class TestFastPathsSwitch(QueueJobCase):
 
         with mock.patch.object(Job, "load", classmethod(load)):
             self.assertFalse(Job._loads_as_defined_here())
-            RunJobController()._load_job(self.env, job_.uuid, record)
+            JobRun(RunJobController(), self.env, job_.uuid).load(record)
         self.assertEqual(seen, [job_.uuid])
         self.assertTrue(Job._loads_as_defined_here())
 
@@ -191,15 +193,14 @@ def test_failure_posted_as_the_job_user(committed_env):
         job_.store()
     try:
         with committed_env() as env:
-            controller = RunJobController()
-            lease, record = controller._lock_enqueued_job(env, job_.uuid)
-            loaded = controller._load_job(env, job_.uuid, record)
-            loaded._lease = lease
+            run = JobRun(RunJobController(), env, job_.uuid)
+            run.job = run.load(run.claim())
+            run.job._lease = run.lease
             try:
                 raise ValueError("boom")
             except ValueError as exc:
-                controller._store_failure(env, job_.uuid, loaded, "tb", exc)
-            controller._release_job_lease(env, lease)
+                run.store_failure(exc, "tb")
+            run.release_lease()
         with committed_env() as env:
             stored = env["queue.job"].search([("uuid", "=", job_.uuid)])
             assert stored.state == FAILED
@@ -222,6 +223,6 @@ class TestReadOverride(QueueJobCase):
         calls = []
         with foreign_override(type(self.env["queue.job"]), "_read", calls):
             with mock.patch.object(Job, "load", wraps=Job.load) as load:
-                RunJobController()._load_job(self.env, job_.uuid, record)
+                JobRun(RunJobController(), self.env, job_.uuid).load(record)
         load.assert_called_once_with(self.env, job_.uuid)
         self.assertTrue(calls)

@@ -7,9 +7,10 @@ from unittest import mock
 import psycopg2
 from harness.odoo_runtime import postgres_connect_kwargs
 from odoo.addons.queue_job import lease as lease_module
-from odoo.addons.queue_job import sql_store
-from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB, RunJobController
+from odoo.addons.queue_job.controllers.main import RunJobController
+from odoo.addons.queue_job.fast_paths import sql_store
 from odoo.addons.queue_job.job import DONE, ENQUEUED, Job
+from odoo.addons.queue_job.job_run import LOCK_ENQUEUED_JOB, JobRun
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE, release_job_lease
 from odoo.tests.common import TransactionCase
 
@@ -130,8 +131,8 @@ def _synchronous_commit(cr):
 
 @contextmanager
 def claimed_job(committed_env):
-    """``(env, controller, lease, job)``: a trivial job claimed by the runjob
-    controller, loaded with its lease held, in a committed environment; the
+    """``(env, run, lease, job)``: a trivial job claimed by a ``JobRun`` of
+    the runjob controller, loaded with its lease held, in a committed environment; the
     job is deleted afterwards."""
     with committed_env() as env:
         job_ = Job(env["test.queue.job"].testing_method)
@@ -139,11 +140,10 @@ def claimed_job(committed_env):
         job_.store()
     try:
         with committed_env() as env:
-            controller = RunJobController()
-            lease, record = controller._lock_enqueued_job(env, job_.uuid)
-            job_run = controller._load_job(env, job_.uuid, record)
-            job_run._lease = lease
-            yield env, controller, lease, job_run
+            run = JobRun(RunJobController(), env, job_.uuid)
+            job_run = run.load(run.claim())
+            job_run._lease = run.lease
+            yield env, run, run.lease, job_run
     finally:
         with committed_env() as env:
             env["queue.job"].browse(job_._db_record_id).unlink()
@@ -157,18 +157,18 @@ def _job_state(cr, job_id):
 def test_lease_released_with_the_final_commit(committed_env):
     """A successful run releases the lease in its done transaction: nothing
     is left for after it."""
-    with claimed_job(committed_env) as (env, controller, lease, job_run):
+    with claimed_job(committed_env) as (env, run, lease, job_run):
         assert lease.held and _holds_lease(env.cr, lease.job_id)
         # the started state is committed without waiting for the WAL flush
         assert _synchronous_commit(env.cr) == "off"
-        controller._try_perform_job(env, job_run)
+        run.controller._try_perform_job(env, job_run)
         assert not lease.held
         assert not _holds_lease(env.cr, lease.job_id)
         # its end is durable
         assert _synchronous_commit(env.cr) == "on"
         assert _job_state(env.cr, lease.job_id) == DONE
         with mock.patch.object(lease_module._logger, "warning") as warning:
-            controller._release_job_lease(env, lease)
+            run.release_lease()
         assert warning.call_count == 0
 
 
@@ -176,7 +176,7 @@ def test_lease_released_when_the_orm_stores_the_end(committed_env):
     """When the final store goes through write() (see queue_job.sql_store),
     the lease is released by a statement of its own, still before the
     commit."""
-    with claimed_job(committed_env) as (env, controller, lease, job_run):
+    with claimed_job(committed_env) as (env, run, lease, job_run):
         released_in_transaction = []
         commit = type(env.cr).commit
 
@@ -187,7 +187,7 @@ def test_lease_released_when_the_orm_stores_the_end(committed_env):
         with mock.patch.object(
             sql_store, "update", return_value=False
         ), mock.patch.object(type(env.cr), "commit", checking_commit):
-            controller._try_perform_job(env, job_run)
+            run.controller._try_perform_job(env, job_run)
         # started, then done: only the final commit comes after the release
         assert released_in_transaction == [False, True]
         assert not lease.held

@@ -2,7 +2,7 @@
 (``queue_job.controllers.runjob_dispatch``), in this process, on Odoo's WSGI
 application and the test database."""
 import pytest
-from odoo.addons.queue_job.controllers import runjob_dispatch
+from odoo.addons.queue_job.fast_paths import runjob_dispatch
 from odoo.addons.queue_job.job import DONE, ENQUEUED, FAILED
 from odoo.addons.queue_job.lease import JOB_LEASE_NAMESPACE
 from werkzeug.test import Client, EnvironBuilder

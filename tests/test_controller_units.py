@@ -4,6 +4,7 @@ from unittest import mock
 
 import psycopg2
 import pytest
+from odoo.addons.queue_job import job_graph
 from odoo.addons.queue_job.controllers import main
 from odoo.addons.queue_job.exception import FailedJobError
 from odoo.exceptions import UserError
@@ -29,7 +30,7 @@ def controller():
 
 @pytest.fixture
 def sleeps():
-    with mock.patch.object(main.time, "sleep") as sleep:
+    with mock.patch.object(job_graph.time, "sleep") as sleep:
         yield sleep
 
 

@@ -3,8 +3,8 @@ multi-row INSERTs."""
 from unittest import mock
 
 from job_cases import QueueJobCase
-from odoo.addons.queue_job import sql_store
 from odoo.addons.queue_job.delay import chain, delay_many, group
+from odoo.addons.queue_job.fast_paths import sql_store
 from odoo.addons.queue_job.job import DONE, PENDING, WAIT_DEPENDENCIES, Job
 from odoo.addons.queue_job.tests.common import trap_jobs
 from query_helpers import CountInserts

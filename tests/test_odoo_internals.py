@@ -8,8 +8,8 @@ import re
 import psycopg2
 import pytest
 from odoo import http
-from odoo.addons.queue_job.controllers.runjob_dispatch import DISPATCH_HOOKS
 from odoo.addons.queue_job.fast_paths import ODOO_INTERNALS
+from odoo.addons.queue_job.fast_paths.runjob_dispatch import DISPATCH_HOOKS
 from odoo.service import server
 
 

@@ -6,7 +6,7 @@ check every job in that state (and every dead version of one) for the uuid,
 at each dispatch of a large batch. These statements must look the uuid up.
 """
 import pytest
-from odoo.addons.queue_job.controllers.main import LOCK_ENQUEUED_JOB
+from odoo.addons.queue_job.job_run import LOCK_ENQUEUED_JOB
 from odoo.addons.queue_job.jobrunner import queries
 
 STATEMENTS = {

@@ -133,7 +133,7 @@ class TestUniqueIdentityIndex(common.TransactionCase):
         second = Job(self.model.testing_method, identity_key="dup")
         second.store()
         with self.assertLogs(
-            "odoo.addons.queue_job.models.queue_job", "WARNING"
+            "odoo.addons.queue_job.job_table", "WARNING"
         ) as logs:
             self.env["queue.job"].init()
         self.assertIn(

@@ -141,7 +141,7 @@ def test_long_access_log_line_of_queue_job_routes_shortened():
 
 def test_refused_at_the_wsgi_entry_before_any_dispatch(odoo, monkeypatch):
     """The check comes before the short runjob path and Odoo's dispatch."""
-    from odoo.addons.queue_job.controllers import runjob_dispatch
+    from odoo.addons.queue_job.fast_paths import runjob_dispatch
 
     def no_dispatch(*args):
         raise AssertionError("dispatched")

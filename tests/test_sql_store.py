@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from unittest import mock
 
 from job_cases import QueueJobCase
-from odoo.addons.queue_job import sql_store
+from odoo.addons.queue_job.fast_paths import sql_store
 from odoo.addons.queue_job.job import CANCELLED, Job
 from query_helpers import CountInserts
 

@@ -1,4 +1,3 @@
 from . import main
 from . import paused_channels
 from . import rescue
-from . import runjob_dispatch

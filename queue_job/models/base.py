@@ -4,11 +4,10 @@ import functools
 
 from odoo import api, models
 
-from ..delay import NO_DELAY_CONTEXT_KEYS, Delayable
-
-# Looked up in this module at call time by with_delay(): the test helper
-# mock_with_delay() replaces it here.
-from ..job import DelayableRecordset
+# DelayableRecordset is looked up in this module at call time by
+# with_delay(): the test helper mock_with_delay() replaces it here. The class
+# itself, not the compatibility alias of queue_job.job, which logs each call.
+from ..delay import NO_DELAY_CONTEXT_KEYS, Delayable, DelayableRecordset
 
 
 class Base(models.AbstractModel):

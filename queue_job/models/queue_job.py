@@ -3,30 +3,30 @@ import logging
 import random
 from datetime import datetime, timedelta
 
-import psycopg2
 from odoo import _, api, exceptions, fields, models
 from odoo.addons.base_sparse_field.models.fields import Serialized
 from odoo.osv import expression
-from odoo.tools import config, html_escape, mute_logger
-from psycopg2 import sql
+from odoo.tools import config, html_escape
 
-from .. import sql_store
+from .. import job_table
 from ..exception import JobError
+from ..fast_paths import sql_store
 from ..fields import JobSerialized
-from ..job import (
+from ..job import Job
+from ..job_graph import dependency_edges
+from ..job_table import MOSTLY_EMPTY_INDEXED_COLUMNS  # noqa: F401
+from ..lease import held_job_leases
+from ..lifecycle import (
     CANCELLED,
     DONE,
     ENQUEUED,
     FAILED,
-    IDENTITY_KEY_UNIQUE_INDEX,
+    MANUAL_STATES,
     PENDING,
     STARTED,
     STATES,
     WAIT_DEPENDENCIES,
-    WAITING_STATES,
-    Job,
 )
-from ..lease import held_job_leases
 
 _logger = logging.getLogger(__name__)
 
@@ -37,11 +37,6 @@ GRAPH_NODE_COLORS = {
     STARTED: ("#FFFF00", "#FFA500"),
 }
 GRAPH_NODE_DEFAULT_COLORS = ("#D2E5FF", "#2B7CE9")
-
-# Indexed columns that are empty for most jobs: a single job has no graph,
-# and a job hardly ever has a main attachment. Their ORM indexes are made
-# partial, of the non-empty values only (see QueueJob._index_values_only).
-MOSTLY_EMPTY_INDEXED_COLUMNS = ("graph_uuid", "message_main_attachment_id")
 
 
 class QueueJob(models.Model):
@@ -174,107 +169,13 @@ class QueueJob(models.Model):
         return False
 
     def init(self):
-        # Speeds up the duplicate lookup of jobs delayed with an identity key.
-        if not self._index_definition("queue_job_identity_key_state_partial_index"):
-            self._cr.execute(
-                "CREATE INDEX queue_job_identity_key_state_partial_index"
-                " ON queue_job (identity_key)"
-                " WHERE state in ('pending', 'enqueued', 'wait_dependencies')"
-                " AND identity_key IS NOT NULL"
-            )
-        self._create_identity_key_unique_index()
-        for column in MOSTLY_EMPTY_INDEXED_COLUMNS:
-            self._index_values_only(column)
-
-    def _index_definition(self, name):
-        """The definition (``CREATE INDEX ...``) of the index ``name`` of the
-        jobs' table, or None if there is none."""
-        self._cr.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexname = %s",
-            (self._table, name),
-        )
-        row = self._cr.fetchone()
-        return row[0] if row else None
-
-    def _index_values_only(self, column):
-        """Make the ORM index of ``column`` partial: of its non-NULL values.
-
-        Each job is written four times (stored, enqueued, started, done), and
-        each write of its state puts a new version of the row in every index
-        of the table, NULL values included. Nothing looks jobs up by a NULL
-        graph or attachment, so those entries only cost: 5 to 12 % of the
-        cost of each write (measured on PostgreSQL 15), and index pages. The
-        lookups by value (the jobs of a graph, the jobs of an attachment
-        being deleted) use the partial index as they used the full one. The
-        index keeps its ORM name, which Odoo then leaves alone at module
-        updates.
-        """
-        name = "%s_%s_index" % (self._table, column)
-        definition = self._index_definition(name)
-        if definition and definition.endswith("WHERE (%s IS NOT NULL)" % column):
-            return
-        drop = sql.SQL("DROP INDEX IF EXISTS {index}").format(
-            index=sql.Identifier(name)
-        )
-        create = sql.SQL(
-            "CREATE INDEX {index} ON {table} ({column}) WHERE {column} IS NOT NULL"
-        ).format(
-            index=sql.Identifier(name),
-            table=sql.Identifier(self._table),
-            column=sql.Identifier(column),
-        )
-        self._cr.execute(drop)
-        self._cr.execute(create)
-
-    def _create_identity_key_unique_index(self):
-        """At most one waiting single job per identity key, atomically.
-
-        Two transactions delaying the same identity key at the same time
-        both miss the other's job in their duplicate lookup; this index
-        makes the second insert wait for the first transaction and fail if
-        it commits, and ``Job._store_or_find_duplicate()`` turns that into
-        the existing job. Jobs of a graph are not covered: a graph stores a
-        duplicate job when another of its jobs is new.
-
-        Duplicates stored before this index existed (by a race, or by a
-        retry or requeue in the original addon) prevent its creation: the
-        install or upgrade goes on without it, with a warning, and the next
-        upgrade creates it once they are resolved.
-        """
-        if self._index_definition(IDENTITY_KEY_UNIQUE_INDEX):
-            return
-        self.flush(["state", "identity_key", "graph_uuid"])
-        try:
-            with self._cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
-                self._cr.execute(
-                    "CREATE UNIQUE INDEX %s ON queue_job (identity_key)"
-                    " WHERE state IN %%s"
-                    " AND identity_key IS NOT NULL AND graph_uuid IS NULL"
-                    % IDENTITY_KEY_UNIQUE_INDEX,
-                    (WAITING_STATES,),
-                )
-        except psycopg2.IntegrityError:
-            self._cr.execute(
-                "SELECT count(*) FROM ("
-                " SELECT identity_key FROM queue_job"
-                " WHERE state IN %s AND identity_key IS NOT NULL"
-                " AND graph_uuid IS NULL"
-                " GROUP BY identity_key HAVING count(*) > 1) duplicated",
-                (WAITING_STATES,),
-            )
-            _logger.warning(
-                "index %s not created: %s identity keys have several waiting"
-                " jobs; until it exists, jobs delayed at the same time with the"
-                " same identity key may be stored twice. Cancel or set done the"
-                " extra jobs, then update the queue_job module.",
-                IDENTITY_KEY_UNIQUE_INDEX,
-                self._cr.fetchone()[0],
-            )
+        job_table.create_indexes(self)
 
     def _job_sql_store_plan(self):
-        """When ``Job.store()`` may write rows in SQL (see ``queue_job.sql_store``),
-        decided now: an automated action or an override installed since the
-        last call takes the ORM's path at once."""
+        """When ``Job.store()`` may write rows in SQL (see
+        ``queue_job.fast_paths.sql_store``), decided now: an automated action
+        or an override installed since the last call takes the ORM's path at
+        once."""
         return sql_store.build_plan(self.sudo())
 
     @api.depends("records")
@@ -290,22 +191,15 @@ class QueueJob(models.Model):
             if not record.graph_uuid or not graph_jobs:
                 record.dependency_graph = {}
                 continue
-            id_by_uuid = {job.uuid: job.id for job in graph_jobs}
-            edges = set()
-            for graph_job in graph_jobs:
-                dependencies = graph_job.dependencies or {}
-                for parent_uuid in dependencies.get("depends_on") or ():
-                    if parent_uuid in id_by_uuid:
-                        edges.add((id_by_uuid[parent_uuid], graph_job.id))
-                for child_uuid in dependencies.get("reverse_depends_on") or ():
-                    if child_uuid in id_by_uuid:
-                        edges.add((graph_job.id, id_by_uuid[child_uuid]))
+            edges = dependency_edges(
+                (job.id, job.uuid, job.dependencies) for job in graph_jobs
+            )
             record.dependency_graph = {
                 "nodes": [
                     graph_job._dependency_graph_vis_node()
                     for graph_job in graph_jobs.sorted("id")
                 ],
-                "edges": sorted(edges),
+                "edges": edges,
             }
 
     def _dependency_graph_vis_node(self):
@@ -409,7 +303,7 @@ class QueueJob(models.Model):
         Changing the state of the Job will automatically change some fields
         (date, result, ...).
         """
-        if state not in (DONE, PENDING, CANCELLED):
+        if state not in MANUAL_STATES:
             raise ValueError("State not supported: %s" % state)
         for record in self:
             try:

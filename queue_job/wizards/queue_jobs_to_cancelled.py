@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 from odoo import models
 
-from ..job import ENQUEUED, FAILED, PENDING
+from ..lifecycle import ENQUEUED, FAILED, PENDING
 
 
 class SetJobsToCancelled(models.TransientModel):

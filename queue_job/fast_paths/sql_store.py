@@ -46,7 +46,8 @@ import weakref
 
 from odoo import fields
 
-from . import chained_commit, fast_paths
+from .. import fast_paths
+from . import chained_commit
 
 # The modules whose create()/write() and mail hooks are known: what they do
 # for the values of a job is void or done here.
@@ -183,13 +184,6 @@ def _schema(model):
             ),
         )
     return schema
-
-
-def reads_as_odoo(model):
-    """Whether reading ``queue.job`` records is Odoo's own (no addon
-    overrides ``read``/``_read``): then a record whose row is put in its
-    cache reads what the ORM would have read."""
-    return _known_methods(type(model), ("read", "_read"))
 
 
 def build_plan(model, insert=True):

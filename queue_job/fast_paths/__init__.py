@@ -1,11 +1,14 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
-"""The one switch of queue_job's fast paths.
+"""The fast paths of queue_job, and their one switch.
 
-The fast paths do what Odoo's own path would do, with less work: the job
-stored in one SQL statement (``sql_store``), the runjob request served
-without Odoo's full HTTP dispatch (``controllers.runjob_dispatch``), the
-job's row read with its claim (``controllers.main``), the commit of the
-started state sent with its UPDATE (``chained_commit``). Each is taken only
+The fast paths do what Odoo's own path would do, with less work, each in a
+module of this package: the job stored in one SQL statement
+(``sql_store``), the runjob request served without Odoo's full HTTP
+dispatch (``runjob_dispatch``), the job loaded from the row its claim read
+(``claimed_load``), the commit of the started state sent with its UPDATE
+(``chained_commit``). Storing and loading take them through
+``queue_job.job_storage`` only; ``runjob_dispatch`` is installed by
+``queue_job.odoo_hooks``. Each is taken only
 when no installed addon could tell it from Odoo's path, decided at each
 call; this switch turns all of them off, for an operator who suspects one:
 
@@ -49,7 +52,7 @@ ODOO_INTERNALS = {
     "Cursor.precommit/postcommit/prerollback/postrollback": "job_api_lease:"
     " hooks of a transaction (add(), data)",
     "Environment.all.towrite": "sql_store.update: ORM writes pending for the row",
-    "Environment.cache.set/get/invalidate": "Job._claimed_record, sql_store:"
+    "Environment.cache.set/get/invalidate": "claimed_load, sql_store:"
     " the record cache",
     "Registry.field_triggers/field_inverses": "sql_store: which fields depend"
     " on a column",
@@ -67,7 +70,8 @@ ODOO_INTERNALS = {
     " entry, wrapped once (odoo_hooks)",
     "http.HttpRequest.set_handler/dispatch/_handle_exception": "runjob_dispatch:"
     " the request served on the short way",
-    "http.request._get_current_object": "controllers: the request behind the proxy",
+    "http.request._get_current_object": "controllers.main: the request behind"
+    " the proxy",
     "ir.http dispatch hooks": "runjob_dispatch.DISPATCH_HOOKS: what Odoo's"
     " dispatch runs for a route of auth='none'",
     "service.server.PreforkServer.__init__/process_spawn/worker_pop/worker_spawn": (

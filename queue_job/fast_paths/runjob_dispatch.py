@@ -46,7 +46,7 @@ from odoo.modules.registry import Registry
 from werkzeug.exceptions import HTTPException
 
 from .. import fast_paths
-from . import request_checks
+from ..controllers import request_checks
 
 RUNJOB_PATH = request_checks.RUNJOB_PATH
 

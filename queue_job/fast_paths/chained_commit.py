@@ -27,7 +27,7 @@ import weakref
 import odoo.sql_db
 from psycopg2 import extensions
 
-from . import fast_paths
+from .. import fast_paths
 
 # The BEGIN psycopg2 sends for each isolation level (``connection.isolation_level``)
 BEGIN_STATEMENTS = {
