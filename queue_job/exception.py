@@ -37,12 +37,12 @@ class RetryableJobError(JobError):
 class JobTimeoutError(JobError):
     """The job ran longer than its timeout and was interrupted.
 
-    Raised inside the running job (see ``queue_job.job_timeout``); ``seconds``
-    is the timeout it exceeded. Not a ``RetryableJobError``: the job is
-    retried only when its job function says timeouts are retryable.
+    Raised inside the running job (see ``queue_job.job_timeout``); ``timeout``
+    is the one it exceeded, in seconds. Not a ``RetryableJobError``: the job
+    is retried only when its job function says timeouts are retryable.
     """
 
-    seconds = None
+    timeout = None
 
 
 class NothingToDoJob(JobError):

@@ -24,6 +24,7 @@ In both, C code that keeps the GIL (a long regular expression, a huge
 sort) is not interrupted before it returns: Odoo's ``limit_time_real``
 remains the backstop, the lease rescuing the job of a killed worker.
 """
+import contextlib
 import ctypes
 import logging
 import os
@@ -112,7 +113,7 @@ class _Limit:
     def claim(self, error):
         """Make ``error`` the timeout error of this limit."""
         error.args = (self.message,)
-        error.seconds = self.seconds
+        error.timeout = self.seconds
         return error
 
 
@@ -318,12 +319,12 @@ class time_limit:
                 raise interruption
             return False
         if isinstance(exc, JobTimeoutError):
-            if exc.seconds is None:
+            if exc.timeout is None:
                 limit.claim(exc)
             return False
         if exc is not None and not isinstance(exc, Exception):
             return False
-        if interruption is not None and interruption.seconds is None:
+        if interruption is not None and interruption.timeout is None:
             error = limit.claim(interruption)
         else:
             error = limit.claim(JobTimeoutError())
@@ -366,3 +367,13 @@ class time_limit:
                 watchdog.signal_in_flight = False
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+
+
+def job_time_limit(job):
+    """The deadline of the execution of ``job`` (a ``Job``) when it has a
+    timeout (see ``Job.effective_timeout``), else a block that does nothing.
+    """
+    seconds = job.effective_timeout
+    if not seconds:
+        return contextlib.nullcontext()
+    return time_limit(seconds, job.env.cr, timeout_message(seconds, job.env))

@@ -130,7 +130,7 @@ def test_main_thread_sleep_is_interrupted():
         with time_limit(0.1):
             time.sleep(NEVER)
     assert str(raised.value) == "Job exceeded its timeout of 0.1 s"
-    assert raised.value.seconds == 0.1
+    assert raised.value.timeout == 0.1
 
 
 @quiet
@@ -146,7 +146,7 @@ def test_main_thread_statement_is_cancelled(pg_connection):
         with time_limit(0.2, pg_connection):
             with pg_connection.cursor() as cr:
                 cr.execute("SELECT pg_sleep(%s)", (NEVER,))
-    assert raised.value.seconds == 0.2
+    assert raised.value.timeout == 0.2
     assert _aborted(pg_connection)
     pg_connection.rollback()
     with pg_connection.cursor() as cr:
@@ -228,7 +228,7 @@ def test_block_returning_after_its_deadline_ends_with_the_timeout():
                 _busy()
             except JobTimeoutError:
                 pass
-    assert raised.value.seconds == 0.05
+    assert raised.value.timeout == 0.05
 
 
 @quiet
@@ -254,7 +254,7 @@ def test_nested_inner_deadline_first():
         with time_limit(NEVER):
             with time_limit(0.05):
                 _busy()
-    assert raised.value.seconds == 0.05
+    assert raised.value.timeout == 0.05
 
 
 @quiet
@@ -263,7 +263,7 @@ def test_nested_outer_deadline_first():
         with time_limit(0.05):
             with time_limit(NEVER):
                 _busy()
-    assert raised.value.seconds == 0.05
+    assert raised.value.timeout == 0.05
 
 
 @quiet
@@ -274,7 +274,7 @@ def test_nested_outer_still_armed_after_inner_block():
                 pass
             assert signal.getsignal(signal.SIGALRM) is job_timeout._on_alarm
             _busy()
-    assert raised.value.seconds == 0.2
+    assert raised.value.timeout == 0.2
 
 
 @quiet
@@ -350,7 +350,7 @@ def test_thread_python_loop_is_interrupted():
     error = _in_thread(job).get("error")
     assert isinstance(error, JobTimeoutError)
     assert str(error) == "Job exceeded its timeout of 0.1 s"
-    assert error.seconds == 0.1
+    assert error.timeout == 0.1
 
 
 @quiet

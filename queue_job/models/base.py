@@ -21,6 +21,7 @@ class Base(models.AbstractModel):
         description=None,
         channel=None,
         identity_key=None,
+        timeout=None,
     ):
         """Return a proxy on which calling a method delays it as a job.
 
@@ -36,6 +37,7 @@ class Base(models.AbstractModel):
             description=description,
             channel=channel,
             identity_key=identity_key,
+            timeout=timeout,
         )
 
     def delayable(
@@ -46,6 +48,7 @@ class Base(models.AbstractModel):
         description=None,
         channel=None,
         identity_key=None,
+        timeout=None,
     ):
         """Return a :class:`~odoo.addons.queue_job.delay.Delayable`.
 
@@ -65,6 +68,8 @@ class Base(models.AbstractModel):
         :param identity_key: string, or function of the job returning one
                              (e.g. ``identity_exact``): no new job is stored
                              while one with the same key waits to run
+        :param timeout: seconds the job may run before it is interrupted
+                        inside its worker, overrides the job function's
         """
         return Delayable(
             self,
@@ -74,6 +79,7 @@ class Base(models.AbstractModel):
             description=description,
             channel=channel,
             identity_key=identity_key,
+            timeout=timeout,
         )
 
     def _patch_job_auto_delay(self, method_name, context_key=None):
