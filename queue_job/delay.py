@@ -171,6 +171,9 @@ class Delayable:
                 "%r has no method to delay: call one of the methods of %s on it"
                 " before delay()" % (self, self.recordset._name)
             )
+        # given only when set: what trap_jobs() records (as the original
+        # does) stays the same for jobs without timeout
+        options = {} if self.timeout is None else {"timeout": self.timeout}
         self._generated_job = Job(
             self._job_method,
             args=self._job_args,
@@ -181,7 +184,7 @@ class Delayable:
             description=self.description,
             channel=self.channel,
             identity_key=self.identity_key,
-            timeout=self.timeout,
+            **options,
         )
         return self._generated_job
 

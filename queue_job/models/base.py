@@ -29,6 +29,9 @@ class Base(models.AbstractModel):
         runs ``records.action_done()`` later, in its own transaction; the
         call returns the ``Job``. Options are those of :meth:`delayable`.
         """
+        # given only when set: what mock_with_delay() records (as the
+        # original does) stays the same for jobs without timeout
+        options = {} if timeout is None else {"timeout": timeout}
         return DelayableRecordset(
             self,
             priority=priority,
@@ -37,7 +40,7 @@ class Base(models.AbstractModel):
             description=description,
             channel=channel,
             identity_key=identity_key,
-            timeout=timeout,
+            **options,
         )
 
     def delayable(
