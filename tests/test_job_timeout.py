@@ -1,6 +1,7 @@
 """The deadline around a job (queue_job.job_timeout), on real threads and
 real PostgreSQL connections."""
 import os
+import select
 import signal
 import threading
 import time
@@ -8,7 +9,7 @@ import time
 import psycopg2
 import psycopg2.errors
 import pytest
-from odoo.addons.queue_job import job_timeout
+from odoo.addons.queue_job import job_timeout_watchdog as watchdogs
 from odoo.addons.queue_job.exception import JobError, JobTimeoutError
 from odoo.addons.queue_job.job_timeout import time_limit, timeout_message
 from odoo.sql_db import connection_info_for
@@ -37,7 +38,7 @@ def odoo_cursor(odoo, db_name):
 
 @pytest.fixture
 def fast_refire(monkeypatch):
-    monkeypatch.setattr(job_timeout, "REFIRE_INTERVAL", 0.05)
+    monkeypatch.setattr(watchdogs, "REFIRE_INTERVAL", 0.05)
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +47,10 @@ def nothing_left_armed():
     (that the previous one comes back is checked with a handler of a test's
     own: pytest-timeout resets its own before this teardown)."""
     yield
-    assert not job_timeout._watchdog.limits
-    assert job_timeout._watchdog.main_pending is None
-    assert signal.getsignal(signal.SIGALRM) is not job_timeout._on_alarm
+    assert not watchdogs.current().limits
+    assert not watchdogs.current().by_thread
+    assert watchdogs.current().main_pending is None
+    assert signal.getsignal(signal.SIGALRM) is not watchdogs.on_alarm
 
 
 def _busy(seconds=NEVER):
@@ -107,21 +109,21 @@ def test_no_timeout_arms_nothing(seconds):
     handler = signal.getsignal(signal.SIGALRM)
     with time_limit(seconds):
         assert signal.getsignal(signal.SIGALRM) is handler
-        assert not job_timeout._watchdog.limits
+        assert not watchdogs.current().limits
         time.sleep(0.05)
 
 
 def test_block_within_its_timeout_is_untouched(pg_connection):
     with time_limit(NEVER, pg_connection):
-        assert job_timeout._watchdog.limits
-        assert signal.getsignal(signal.SIGALRM) is job_timeout._on_alarm
+        assert watchdogs.current().limits
+        assert signal.getsignal(signal.SIGALRM) is watchdogs.on_alarm
         with pg_connection.cursor() as cr:
             cr.execute("SELECT 1")
             result = cr.fetchone()
     assert result == (1,)
 
 
-# The main thread: interrupted by SIGALRM (the prefork server's case)
+# The main thread: interrupted by SIGALRM (jobs run by a script or a test)
 
 
 @quiet
@@ -272,7 +274,7 @@ def test_nested_outer_still_armed_after_inner_block():
         with time_limit(0.2):
             with time_limit(NEVER):
                 pass
-            assert signal.getsignal(signal.SIGALRM) is job_timeout._on_alarm
+            assert signal.getsignal(signal.SIGALRM) is watchdogs.on_alarm
             _busy()
     assert raised.value.timeout == 0.2
 
@@ -337,8 +339,8 @@ def test_forked_child_runs_its_own_watchdog():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-# Other threads: interrupted through PyThreadState_SetAsyncExc (the threaded
-# server's case)
+# Other threads: interrupted through PyThreadState_SetAsyncExc (Odoo's
+# requests, in both servers)
 
 
 @quiet
@@ -382,13 +384,46 @@ def test_thread_short_sleeps_are_interrupted():
 
 
 @quiet
+def test_thread_sleep_is_interrupted():
+    def job():
+        with time_limit(0.1):
+            time.sleep(NEVER)
+
+    error = _in_thread(job).get("error")
+    assert isinstance(error, JobTimeoutError)
+    assert error.timeout == 0.1
+
+
+@quiet
+def test_sleep_of_other_threads_untouched():
+    """time.sleep() replaced for the threads of limits stays the original
+    for the others, and for a thread whose limit passed once it is over."""
+
+    def job():
+        with pytest.raises(JobTimeoutError):
+            with time_limit(0.05):
+                time.sleep(NEVER)
+        started = time.monotonic()
+        time.sleep(0.2)
+        return time.monotonic() - started
+
+    sleeper = _in_thread(lambda: _in_thread(job))
+    assert time.sleep is watchdogs.interruptible_sleep
+    assert sleeper["result"]["result"] >= 0.2
+    started = time.monotonic()
+    time.sleep(0.1)
+    assert time.monotonic() - started >= 0.1
+
+
+@quiet
 def test_thread_blocking_call_interrupted_when_it_returns():
-    """The documented limit of threads: a call blocking in C ends first."""
+    """The documented limit of threads: a call blocking in C (other than
+    time.sleep()) ends first."""
     returned = []
 
     def job():
         with time_limit(0.05):
-            time.sleep(0.3)
+            select.select([], [], [], 0.3)
             returned.append(True)
 
     assert isinstance(_in_thread(job).get("error"), JobTimeoutError)
