@@ -31,11 +31,11 @@ from .fast_paths.runjob_dispatch import (
     check_claimed_registry,
 )
 from .job import Job
-from .job_timeout import job_time_limit
 from .job_graph import (  # noqa: F401 (public names of this module)
     DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE,
     enqueue_dependent_jobs,
 )
+from .job_timeout import job_time_limit
 from .jobrunner.queries import STATE_IS
 from .lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
 from .lifecycle import ENQUEUED, FAILED, Cause, RunEnd, decide_after_run

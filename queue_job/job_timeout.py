@@ -16,6 +16,7 @@ from . import job_timeout_watchdog as watchdogs
 from .exception import JobTimeoutError
 from .job_timeout_watchdog import Limit, format_seconds, interruptible_sleep, on_alarm
 
+
 def timeout_message(seconds, env=None):
     """The failure message of a job interrupted at its timeout of ``seconds``.
 

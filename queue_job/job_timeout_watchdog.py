@@ -43,7 +43,6 @@ _logger = logging.getLogger(__name__)
 REFIRE_INTERVAL = 1.0
 
 
-
 def _set_async_exc(thread_id, exc_class):
     """Have the thread raise ``exc_class`` at its next bytecode; None clears
     what is pending."""

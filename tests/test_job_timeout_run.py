@@ -249,9 +249,7 @@ def test_job_without_timeout_runs_to_its_end(runs):
 @quiet
 def test_run_in_a_thread_is_interrupted(runs):
     """As the threaded server runs jobs: not in the main thread."""
-    uuid = runs.delay(
-        "short_sleeps_then_record", runs.prefix + "a", NEVER, timeout=0.3
-    )
+    uuid = runs.delay("short_sleeps_then_record", runs.prefix + "a", NEVER, timeout=0.3)
     errors = []
 
     def run():
