@@ -248,8 +248,8 @@ def test_job_without_timeout_runs_to_its_end(runs):
 
 @quiet
 def test_run_in_a_thread_is_interrupted(runs):
-    """As the threaded server runs jobs: not in the main thread."""
-    uuid = runs.delay("short_sleeps_then_record", runs.prefix + "a", NEVER, timeout=0.3)
+    """As Odoo runs requests, in both servers: not in the main thread."""
+    uuid = runs.delay("record_run", runs.prefix + "a", None, NEVER, timeout=0.3)
     errors = []
 
     def run():
