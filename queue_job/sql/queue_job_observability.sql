@@ -1,0 +1,145 @@
+-- What the overview, the metrics and the health check read besides queue_job.
+--
+-- queue_job_runner_heartbeat: one row per job runner serving the database,
+-- written by the runner itself (see jobrunner/heartbeat.py) every few
+-- seconds: host, pid, leader or standby, since when it leads, when it last
+-- looped (the database's clock), its effective channel settings and what it
+-- dispatched, rescued and reset since it started.
+--
+-- queue_job_counter: counters of jobs done, failed, retried and rescued per
+-- channel, monotonic: the purge of old done jobs and restarts leave them
+-- alone. Kept by the queue_job_count trigger on the changes of state that
+-- matter only (its WHEN clause is evaluated without calling the function),
+-- one UPSERT per counted change. Rows are spread over shards (the backend
+-- pid modulo 16) so that workers ending jobs of one channel at the same time
+-- do not queue on one row lock; readers sum the shards. done_now is the
+-- number of done jobs in the table (the jobs per state gauge reads it
+-- instead of counting done jobs, which may be millions).
+--
+-- Idempotent: run at each install and update of queue_job.
+CREATE TABLE IF NOT EXISTS queue_job_runner_heartbeat (
+    host varchar NOT NULL,
+    pid integer NOT NULL,
+    role varchar NOT NULL,
+    started_at timestamp NOT NULL,
+    leader_since timestamp,
+    last_seen timestamp NOT NULL,
+    channels jsonb,
+    dispatched bigint NOT NULL DEFAULT 0,
+    rescued bigint NOT NULL DEFAULT 0,
+    reset bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (host, pid)
+);
+
+DO $$
+BEGIN
+    IF to_regclass('queue_job_counter') IS NULL THEN
+        CREATE TABLE queue_job_counter (
+            channel varchar NOT NULL,
+            shard integer NOT NULL,
+            done bigint NOT NULL DEFAULT 0,
+            failed bigint NOT NULL DEFAULT 0,
+            retried bigint NOT NULL DEFAULT 0,
+            rescued bigint NOT NULL DEFAULT 0,
+            done_now bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (channel, shard)
+        );
+        -- Start from what the table holds: the jobs done and failed so far.
+        INSERT INTO queue_job_counter (channel, shard, done, failed, done_now)
+        SELECT COALESCE(channel, 'root'), 0,
+            count(*) FILTER (WHERE state = 'done'),
+            count(*) FILTER (WHERE state = 'failed'),
+            count(*) FILTER (WHERE state = 'done')
+        FROM queue_job WHERE state IN ('done', 'failed')
+        GROUP BY COALESCE(channel, 'root');
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION queue_job_count_add(
+    channel_name varchar, add_done bigint, add_failed bigint,
+    add_retried bigint, add_rescued bigint, add_done_now bigint
+) RETURNS void AS $$
+    INSERT INTO queue_job_counter AS counter
+        (channel, shard, done, failed, retried, rescued, done_now)
+    VALUES (COALESCE(channel_name, 'root'), pg_backend_pid() % 16,
+        add_done, add_failed, add_retried, add_rescued, add_done_now)
+    ON CONFLICT (channel, shard) DO UPDATE SET
+        done = counter.done + EXCLUDED.done,
+        failed = counter.failed + EXCLUDED.failed,
+        retried = counter.retried + EXCLUDED.retried,
+        rescued = counter.rescued + EXCLUDED.rescued,
+        done_now = counter.done_now + EXCLUDED.done_now
+$$ LANGUAGE sql;
+
+-- A try that ended with the job back in the queue is a retry, unless the
+-- rescue of a dead worker wrote it (its result starts with "Requeued: ", or
+-- it failed with WorkerDiedError): then it is a rescue.
+CREATE OR REPLACE FUNCTION queue_job_count() RETURNS trigger AS $$
+DECLARE
+    rescued boolean;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM queue_job_count_add(NEW.channel,
+            (NEW.state = 'done')::int, (NEW.state = 'failed')::int, 0, 0,
+            (NEW.state = 'done')::int);
+        RETURN NULL;
+    END IF;
+    IF OLD.state = 'done' THEN
+        PERFORM queue_job_count_add(OLD.channel, 0, 0, 0, 0, -1);
+    END IF;
+    rescued := OLD.state = 'started' AND NEW.state <> 'done' AND COALESCE(
+        NEW.result LIKE 'Requeued: %'
+        OR NEW.exc_name = 'odoo.addons.queue_job.exception.WorkerDiedError',
+        FALSE);
+    IF NEW.state = 'done' OR NEW.state = 'failed' OR rescued
+       OR (OLD.state = 'started'
+           AND NEW.state IN ('pending', 'wait_dependencies')) THEN
+        PERFORM queue_job_count_add(NEW.channel,
+            (NEW.state = 'done')::int,
+            (NEW.state = 'failed')::int,
+            (NOT rescued AND NEW.state IN ('pending', 'wait_dependencies'))::int,
+            rescued::int,
+            (NEW.state = 'done')::int);
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+-- The purge of done jobs (and any delete) takes its done jobs out of
+-- done_now, once per statement.
+CREATE OR REPLACE FUNCTION queue_job_count_deleted() RETURNS trigger AS $$
+BEGIN
+    PERFORM queue_job_count_add(channel, 0, 0, 0, 0, -count(*))
+    FROM gone WHERE state = 'done' GROUP BY channel;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS queue_job_count ON queue_job;
+CREATE TRIGGER queue_job_count
+    AFTER UPDATE OF state ON queue_job
+    FOR EACH ROW
+    WHEN (OLD.state IS DISTINCT FROM NEW.state
+          AND (NEW.state IN ('done', 'failed')
+               OR OLD.state IN ('done', 'started')))
+    EXECUTE PROCEDURE queue_job_count();
+
+DROP TRIGGER IF EXISTS queue_job_count_inserted ON queue_job;
+CREATE TRIGGER queue_job_count_inserted
+    AFTER INSERT ON queue_job
+    FOR EACH ROW
+    WHEN (NEW.state IN ('done', 'failed'))
+    EXECUTE PROCEDURE queue_job_count();
+
+DROP TRIGGER IF EXISTS queue_job_count_deleted ON queue_job;
+CREATE TRIGGER queue_job_count_deleted
+    AFTER DELETE ON queue_job
+    REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT
+    EXECUTE PROCEDURE queue_job_count_deleted();
+
+-- Jobs done lately (the overview's last 5 and 60 minutes, the purge of old
+-- done jobs): an entry per done job only, written with its last change.
+CREATE INDEX IF NOT EXISTS queue_job_date_done_index
+    ON queue_job (date_done) WHERE date_done IS NOT NULL;
