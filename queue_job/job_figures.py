@@ -11,6 +11,7 @@ millions, are counted by the ``queue_job_count`` trigger in
 clock, which dates the jobs and the heartbeats.
 """
 from .job import DONE, STATES
+from .lease import RUNNER_LEADER_KEY, RUNNER_LEADER_NAMESPACE
 
 STATE_NAMES = tuple(state for state, _label in STATES)
 # A runner whose loop has not written its heartbeat for this long is down.
@@ -54,11 +55,23 @@ RECENT_ENDS = (
     " AND date_started >= now() AT TIME ZONE 'utc' - make_interval(mins => %(long)s)"
     ") ended GROUP BY 1, 2"
 )
+# A leader's row tells whether its connection still holds the leader lock
+# (see queue_job.lease): a runner killed loses it at once, long before its
+# row is 30 seconds old.
 RUNNERS = (
-    "SELECT host, pid, role, started_at, leader_since, last_seen,"
-    " EXTRACT(EPOCH FROM now() AT TIME ZONE 'utc' - last_seen)::float8,"
-    " channels, dispatched, rescued, reset"
-    " FROM queue_job_runner_heartbeat ORDER BY role, host, pid"
+    "SELECT beat.host, beat.pid, beat.role, beat.started_at, beat.leader_since,"
+    " beat.last_seen,"
+    " EXTRACT(EPOCH FROM now() AT TIME ZONE 'utc' - beat.last_seen)::float8,"
+    " beat.channels, beat.dispatched, beat.rescued, beat.reset,"
+    " lock.pid IS NOT NULL"
+    " FROM queue_job_runner_heartbeat beat"
+    " LEFT JOIN (SELECT pid FROM pg_locks"
+    " WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+    " AND classid = %(namespace)s AND objid = %(key)s"
+    " AND database = (SELECT oid FROM pg_database"
+    " WHERE datname = current_database())"
+    ") lock ON lock.pid = beat.backend_pid"
+    " ORDER BY beat.last_seen DESC, beat.host, beat.pid"
 )
 PAUSED_CHANNELS = (
     "SELECT complete_name FROM queue_job_channel"
@@ -76,6 +89,7 @@ RUNNER_COLUMNS = (
     "dispatched",
     "rescued",
     "reset",
+    "holds_lock",
 )
 
 
@@ -95,16 +109,22 @@ def _channel(name):
 
 
 def runners(cr):
-    """The runners' heartbeat rows, as dicts, each with ``alive``."""
-    cr.execute(RUNNERS)
+    """The runners' heartbeat rows, as dicts, latest first, each with
+    ``alive``: seen lately, and for a leader, still holding the lock."""
+    cr.execute(
+        RUNNERS, {"namespace": RUNNER_LEADER_NAMESPACE, "key": RUNNER_LEADER_KEY}
+    )
     rows = [dict(zip(RUNNER_COLUMNS, row)) for row in cr.fetchall()]
     for row in rows:
-        row["alive"] = row["last_seen_age"] < RUNNER_LIVENESS_SECONDS
+        row["alive"] = row["last_seen_age"] < RUNNER_LIVENESS_SECONDS and (
+            row["role"] != "leader" or row["holds_lock"]
+        )
     return rows
 
 
 def leader(runner_rows):
-    """The leading runner's row if it looped lately, else None."""
+    """The leading runner's row if it holds the lock and looped lately,
+    else None."""
     for row in runner_rows:
         if row["role"] == "leader" and row["alive"]:
             return row

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from odoo import fields
 from odoo.addons.queue_job import job_figures, metrics_text
 from odoo.addons.queue_job.job import STATES, Job
+from odoo.addons.queue_job.lease import RUNNER_LEADER_KEY, RUNNER_LEADER_NAMESPACE
 from odoo.exceptions import AccessError
 from odoo.tests.common import TransactionCase, new_test_user
 
@@ -121,13 +122,19 @@ class TestFigures(FiguresCase):
         self.assertIsNone(job_figures.collect(self.env.cr)["leader"])
         self.env.cr.execute(
             "INSERT INTO queue_job_runner_heartbeat"
-            " (host, pid, role, started_at, leader_since, last_seen, channels)"
+            " (host, pid, role, started_at, leader_since, last_seen, backend_pid,"
+            " channels)"
             " VALUES ('old', 1, 'leader', now(), now(),"
-            " now() AT TIME ZONE 'utc' - interval '31 seconds',"
+            " now() AT TIME ZONE 'utc' - interval '31 seconds', pg_backend_pid(),"
             " '{\"%s\": {\"capacity\": 2, \"paused\": true}}')" % CHANNEL
         )
+        self.env.cr.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)",
+            (RUNNER_LEADER_NAMESPACE, RUNNER_LEADER_KEY),
+        )
+        self.assertTrue(self.env.cr.fetchone()[0], "a runner leads the test db")
         figures = job_figures.collect(self.env.cr)
-        self.assertIsNone(figures["leader"])
+        self.assertIsNone(figures["leader"], "not seen for 31 s")
         self.assertNotIn(CHANNEL, figures["channels"])
         self.env.cr.execute(
             "UPDATE queue_job_runner_heartbeat SET last_seen = now() AT TIME ZONE 'utc'"
@@ -136,6 +143,9 @@ class TestFigures(FiguresCase):
         self.assertEqual(figures["leader"]["host"], "old")
         self.assertEqual(figures["channels"][CHANNEL]["capacity"], 2)
         self.assertTrue(figures["channels"][CHANNEL]["paused"])
+        # seen lately, but its connection lost the leader lock: down
+        self.env.cr.execute("UPDATE queue_job_runner_heartbeat SET backend_pid = 0")
+        self.assertIsNone(job_figures.collect(self.env.cr)["leader"])
 
 
 class TestMetricsText(FiguresCase):

@@ -3,8 +3,9 @@
 -- queue_job_runner_heartbeat: one row per job runner serving the database,
 -- written by the runner itself (see jobrunner/heartbeat.py) every few
 -- seconds: host, pid, leader or standby, since when it leads, when it last
--- looped (the database's clock), its effective channel settings and what it
--- dispatched, rescued and reset since it started.
+-- looped (the database's clock), the PostgreSQL backend of its connection
+-- (the one holding the leader lock, for a leader), its effective channel
+-- settings and what it dispatched, rescued and reset since it started.
 --
 -- queue_job_counter: counters of jobs done, failed, retried and rescued per
 -- channel, monotonic: the purge of old done jobs and restarts leave them
@@ -24,6 +25,7 @@ CREATE TABLE IF NOT EXISTS queue_job_runner_heartbeat (
     started_at timestamp NOT NULL,
     leader_since timestamp,
     last_seen timestamp NOT NULL,
+    backend_pid integer,
     channels jsonb,
     dispatched bigint NOT NULL DEFAULT 0,
     rescued bigint NOT NULL DEFAULT 0,
