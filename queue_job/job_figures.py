@@ -4,8 +4,8 @@
 Shared by the overview screen, the Prometheus metrics and the health check.
 Each query is cheap however many jobs the table holds: the jobs of every
 state but done are counted through the index on state (done jobs, often
-millions, are counted by the ``queue_job_count`` trigger in
-``queue_job_counter``), the jobs done lately through the partial index on
+millions, are counted by the ``queue_job_count`` triggers in
+``queue_job_counter`` and its deltas), the jobs done lately through the partial index on
 ``date_done``, and the runner's state is its heartbeat row (see
 ``sql/queue_job_observability.sql``). All ages are taken on the database's
 clock, which dates the jobs and the heartbeats.
@@ -24,9 +24,16 @@ COUNT_NOT_DONE = (
     "SELECT COALESCE(channel, 'root'), state, count(*) FROM queue_job"
     " WHERE state = ANY(%s) GROUP BY 1, 2"
 )
+# The counters, plus the deltas the leading runner has not folded yet.
 SUM_COUNTERS = (
     "SELECT channel, sum(done), sum(failed), sum(retried), sum(rescued),"
-    " sum(done_now) FROM queue_job_counter GROUP BY channel"
+    " sum(done_now) FROM ("
+    " SELECT channel, done, failed, retried, rescued, done_now"
+    " FROM queue_job_counter"
+    " UNION ALL"
+    " SELECT channel, done, failed, retried, rescued, done_now"
+    " FROM queue_job_counter_delta"
+    ") counters GROUP BY channel"
 )
 # Pending jobs are waiting from their creation, or from their eta once it
 # passed; those whose eta is still ahead are not waiting yet.

@@ -124,3 +124,26 @@ def test_rows_are_written_at_most_every_interval(fake_db_factory):
         assert [row[2:4] for row in _rows(db)] == [("leader", True)]
     finally:
         conn.close()
+
+
+def test_leader_folds_the_counter_deltas(fake_db_factory):
+    db = fake_db_factory()
+    uuid = db.add_job(channel="root.fold", state="started")
+    db.execute("UPDATE queue_job SET state = 'done' WHERE uuid = %s", (uuid,))
+    db.execute("DELETE FROM queue_job WHERE uuid = %s", (uuid,))
+    assert db.execute("SELECT count(*) FROM queue_job_counter_delta")[0][0] == 2
+    conn = psycopg2.connect(dbname=db.name)
+    conn.autocommit = True
+    try:
+        beat = RunnerHeartbeat(host="h", pid=4243)
+        beat.beat({}, {db.name: _Db(conn)}, ChannelManager())
+        # a standby leaves them to the leader
+        assert db.execute("SELECT count(*) FROM queue_job_counter_delta")[0][0] == 2
+        beat.beat({db.name: _Db(conn)}, {}, ChannelManager())
+    finally:
+        conn.close()
+    assert db.execute("SELECT count(*) FROM queue_job_counter_delta")[0][0] == 0
+    assert db.execute(
+        "SELECT done, failed, retried, rescued, done_now FROM queue_job_counter"
+        " WHERE channel = 'root.fold'"
+    ) == [(1, 0, 0, 0, 0)]

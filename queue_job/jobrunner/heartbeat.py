@@ -7,6 +7,9 @@ channel settings in effect and what it did since it started (jobs
 dispatched, rescued, reset to pending after a failed dispatch). Standby
 runners write theirs too, with the role ``standby``.
 
+The leader also folds the deltas of the job counters (see
+``queries.FOLD_COUNTERS``) when it writes its row.
+
 The runner calls ``beat()`` at each iteration of its loop; a row is written
 at most every ``HEARTBEAT_INTERVAL`` seconds per database, on the runner's
 own connection (autocommit), and at once when its role changed; nothing
@@ -114,6 +117,8 @@ class RunnerHeartbeat:
         try:
             with conn.cursor() as cr:
                 cr.execute(queries.WRITE_HEARTBEAT, params)
+                if role == LEADER:
+                    cr.execute(queries.FOLD_COUNTERS)
         except psycopg2.errors.UndefinedTable:
             _logger.warning(
                 "db %s has no table queue_job_runner_heartbeat (update"

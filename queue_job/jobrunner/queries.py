@@ -297,3 +297,23 @@ WRITE_HEARTBEAT = (
     " rescued = EXCLUDED.rescued,"
     " reset = EXCLUDED.reset"
 )
+
+# The leader folds the counters' deltas (appended by the queue_job_count
+# triggers, see sql/queue_job_observability.sql) into one row per channel,
+# in one transaction: deltas of transactions not committed yet are left for
+# the next fold, and readers, who add both tables, never see a delta twice.
+FOLD_COUNTERS = (
+    "WITH moved AS ("
+    " DELETE FROM queue_job_counter_delta RETURNING *"
+    ")"
+    " INSERT INTO queue_job_counter AS counter"
+    " (channel, done, failed, retried, rescued, done_now)"
+    " SELECT channel, sum(done), sum(failed), sum(retried), sum(rescued),"
+    " sum(done_now) FROM moved GROUP BY channel"
+    " ON CONFLICT (channel) DO UPDATE SET"
+    " done = counter.done + EXCLUDED.done,"
+    " failed = counter.failed + EXCLUDED.failed,"
+    " retried = counter.retried + EXCLUDED.retried,"
+    " rescued = counter.rescued + EXCLUDED.rescued,"
+    " done_now = counter.done_now + EXCLUDED.done_now"
+)

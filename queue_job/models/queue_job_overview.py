@@ -43,10 +43,10 @@ class QueueJobOverview(models.AbstractModel):
         leader = figures["leader"]
         return {
             "channels": list(figures["channels"].values()),
-            "runners": [
+            "standbys": [
                 dict(row, channels=None)
                 for row in figures["runners"]
-                if row["alive"] or row is leader
+                if row["alive"] and row["role"] == "standby"
             ],
             "leader": leader and dict(leader, channels=None),
             "runner_up": leader is not None,
@@ -85,12 +85,16 @@ class QueueJobOverview(models.AbstractModel):
     def jobs_action(self, channel, figure):
         """The jobs list of ``figure`` of ``channel`` (see ``figure_domain``)."""
         self._check_manager()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "queue_job.action_queue_job"
-        )
-        action.update(
-            domain=self.figure_domain(channel, figure),
-            context={},
-            display_name=_("Jobs of %(channel)s", channel=channel),
-        )
-        return action
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Jobs of %(channel)s", channel=channel),
+            "res_model": "queue.job",
+            "views": [
+                [self.env.ref("queue_job.view_queue_job_tree").id, "list"],
+                [False, "form"],
+            ],
+            "search_view_id": [self.env.ref("queue_job.view_queue_job_search").id],
+            "domain": self.figure_domain(channel, figure),
+            "context": {},
+            "target": "current",
+        }

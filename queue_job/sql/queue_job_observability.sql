@@ -9,13 +9,16 @@
 --
 -- queue_job_counter: counters of jobs done, failed, retried and rescued per
 -- channel, monotonic: the purge of old done jobs and restarts leave them
--- alone. Kept by the queue_job_count trigger on the changes of state that
--- matter only (its WHEN clause is evaluated without calling the function),
--- one UPSERT per counted change. Rows are spread over shards (the backend
--- pid modulo 16) so that workers ending jobs of one channel at the same time
--- do not queue on one row lock; readers sum the shards. done_now is the
--- number of done jobs in the table (the jobs per state gauge reads it
--- instead of counting done jobs, which may be millions).
+-- alone. The queue_job_count triggers append a row to
+-- queue_job_counter_delta per counted change of state (their WHEN clause is
+-- evaluated without calling the function): a plain INSERT, which neither
+-- waits for another transaction (workers ending jobs of one channel at the
+-- same time) nor slows down as one transaction ends thousands of jobs (an
+-- UPSERT of the same counter row would). The leading runner folds the
+-- deltas into queue_job_counter every few seconds (see jobrunner/heartbeat);
+-- readers add both. done_now is the number of done jobs in the table (the
+-- jobs per state gauge reads it instead of counting done jobs, which may be
+-- millions).
 --
 -- Idempotent: run at each install and update of queue_job.
 CREATE TABLE IF NOT EXISTS queue_job_runner_heartbeat (
@@ -37,18 +40,16 @@ DO $$
 BEGIN
     IF to_regclass('queue_job_counter') IS NULL THEN
         CREATE TABLE queue_job_counter (
-            channel varchar NOT NULL,
-            shard integer NOT NULL,
+            channel varchar PRIMARY KEY,
             done bigint NOT NULL DEFAULT 0,
             failed bigint NOT NULL DEFAULT 0,
             retried bigint NOT NULL DEFAULT 0,
             rescued bigint NOT NULL DEFAULT 0,
-            done_now bigint NOT NULL DEFAULT 0,
-            PRIMARY KEY (channel, shard)
+            done_now bigint NOT NULL DEFAULT 0
         );
         -- Start from what the table holds: the jobs done and failed so far.
-        INSERT INTO queue_job_counter (channel, shard, done, failed, done_now)
-        SELECT COALESCE(channel, 'root'), 0,
+        INSERT INTO queue_job_counter (channel, done, failed, done_now)
+        SELECT COALESCE(channel, 'root'),
             count(*) FILTER (WHERE state = 'done'),
             count(*) FILTER (WHERE state = 'failed'),
             count(*) FILTER (WHERE state = 'done')
@@ -58,20 +59,23 @@ BEGIN
 END
 $$;
 
+CREATE TABLE IF NOT EXISTS queue_job_counter_delta (
+    channel varchar NOT NULL,
+    done integer NOT NULL DEFAULT 0,
+    failed integer NOT NULL DEFAULT 0,
+    retried integer NOT NULL DEFAULT 0,
+    rescued integer NOT NULL DEFAULT 0,
+    done_now bigint NOT NULL DEFAULT 0
+);
+
 CREATE OR REPLACE FUNCTION queue_job_count_add(
-    channel_name varchar, add_done bigint, add_failed bigint,
-    add_retried bigint, add_rescued bigint, add_done_now bigint
+    channel_name varchar, add_done integer, add_failed integer,
+    add_retried integer, add_rescued integer, add_done_now bigint
 ) RETURNS void AS $$
-    INSERT INTO queue_job_counter AS counter
-        (channel, shard, done, failed, retried, rescued, done_now)
-    VALUES (COALESCE(channel_name, 'root'), pg_backend_pid() % 16,
+    INSERT INTO queue_job_counter_delta
+        (channel, done, failed, retried, rescued, done_now)
+    VALUES (COALESCE(channel_name, 'root'),
         add_done, add_failed, add_retried, add_rescued, add_done_now)
-    ON CONFLICT (channel, shard) DO UPDATE SET
-        done = counter.done + EXCLUDED.done,
-        failed = counter.failed + EXCLUDED.failed,
-        retried = counter.retried + EXCLUDED.retried,
-        rescued = counter.rescued + EXCLUDED.rescued,
-        done_now = counter.done_now + EXCLUDED.done_now
 $$ LANGUAGE sql;
 
 -- A try that ended with the job back in the queue is a retry, unless the
@@ -109,11 +113,12 @@ END
 $$ LANGUAGE plpgsql;
 
 -- The purge of done jobs (and any delete) takes its done jobs out of
--- done_now, once per statement.
+-- done_now, once per statement and channel.
 CREATE OR REPLACE FUNCTION queue_job_count_deleted() RETURNS trigger AS $$
 BEGIN
-    PERFORM queue_job_count_add(channel, 0, 0, 0, 0, -count(*))
-    FROM gone WHERE state = 'done' GROUP BY channel;
+    INSERT INTO queue_job_counter_delta (channel, done_now)
+    SELECT COALESCE(channel, 'root'), -count(*)
+    FROM gone WHERE state = 'done' GROUP BY 1;
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;

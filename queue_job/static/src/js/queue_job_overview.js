@@ -35,6 +35,7 @@ odoo.define("queue_job.overview", function (require) {
      */
     const QueueJobOverview = AbstractAction.extend({
         contentTemplate: "queue_job.Overview",
+        hasControlPanel: true,
         events: {
             "click .o_qj_figure": "_onFigureClick",
         },
@@ -43,6 +44,7 @@ odoo.define("queue_job.overview", function (require) {
             this._super.apply(this, arguments);
             this._timer = null;
             this._data = null;
+            this._renders = 0;
         },
 
         willStart: function () {
@@ -90,16 +92,21 @@ odoo.define("queue_job.overview", function (require) {
         },
 
         _render: function () {
+            this._renders += 1;
             this.$(".o_qj_overview_body").html(
                 QWeb.render("queue_job.OverviewBody", {
                     data: this._data,
                     formatAge: formatAge,
+                    updated: new Date().toLocaleTimeString(),
                 })
             );
-            this.$el.toggleClass("o_qj_overview_loaded", true);
+            // How many times the figures were read and drawn (tours wait
+            // for the automatic refresh with it).
+            this.$(".o_qj_overview").attr("data-refreshes", this._renders);
         },
 
         _onFigureClick: function (ev) {
+            ev.preventDefault();
             const target = ev.currentTarget;
             return this._rpc({
                 model: "queue.job.overview",
