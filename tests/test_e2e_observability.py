@@ -6,11 +6,10 @@ import signal
 import pytest
 import requests
 from harness import database
+from odoo.addons.queue_job.job import STATES
 from prometheus_client.parser import text_string_to_metric_families
 from reliability_helpers import wait_until
 from test_e2e_runner import Jobs, runner_processes, wait_no_runner
-
-from odoo.addons.queue_job.job import STATES
 
 # real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
 pytestmark = pytest.mark.slow
@@ -62,7 +61,10 @@ def server(module_server_factory, odoo, db_name):
         channel.paused = True
     server = module_server_factory(
         workers=2,
-        env={"ODOO_QUEUE_JOB_CHANNELS": CHANNELS, "ODOO_QUEUE_JOB_METRICS_TOKEN": TOKEN},
+        env={
+            "ODOO_QUEUE_JOB_CHANNELS": CHANNELS,
+            "ODOO_QUEUE_JOB_METRICS_TOKEN": TOKEN,
+        },
         name="e2e-observability",
     )
     server.wait_for_log("queue job runner ready for db %s" % db_name)
@@ -172,9 +174,7 @@ def test_metric_values_match_the_database(server, db_name, jobs):
             assert value(
                 families, "queue_job_jobs", channel=channel, state=state
             ) == counts.get((channel, state), 0), (channel, state)
-    assert value(families, "queue_job_jobs_done", channel="root") == (
-        done_before + 5
-    )
+    assert value(families, "queue_job_jobs_done", channel="root") == (done_before + 5)
     (pid,) = runner_processes(server)
     assert value(families, "queue_job_runner_info", role="leader")
     # the runner's own counters come with its next heartbeat

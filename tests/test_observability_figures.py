@@ -4,14 +4,13 @@ States are changed by SQL, as the runner, the workers and the rescue change
 them: the ``queue_job_count`` trigger keeps the counters."""
 from datetime import timedelta
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from odoo import fields
 from odoo.addons.queue_job import job_figures, metrics_text
 from odoo.addons.queue_job.job import STATES, Job
 from odoo.addons.queue_job.lease import RUNNER_LEADER_KEY, RUNNER_LEADER_NAMESPACE
 from odoo.exceptions import AccessError
 from odoo.tests.common import TransactionCase, new_test_user
+from prometheus_client.parser import text_string_to_metric_families
 
 CHANNEL = "root.qjobs_figures"
 STATE_NAMES = [state for state, _label in STATES]
@@ -56,7 +55,9 @@ class TestFigures(FiguresCase):
         failed = self._job("started", date_started=self._ago(minutes=1))
         self._set(failed, state="failed")
         for minutes in (1, 10, 90):
-            self._set(self._job("started"), state="done", date_done=self._ago(minutes=minutes))
+            self._set(
+                self._job("started"), state="done", date_done=self._ago(minutes=minutes)
+            )
         figures = self._figures()
         self.assertEqual(
             figures["states"],
@@ -126,7 +127,7 @@ class TestFigures(FiguresCase):
             " channels)"
             " VALUES ('old', 1, 'leader', now(), now(),"
             " now() AT TIME ZONE 'utc' - interval '31 seconds', pg_backend_pid(),"
-            " '{\"%s\": {\"capacity\": 2, \"paused\": true}}')" % CHANNEL
+            ' \'{"%s": {"capacity": 2, "paused": true}}\')' % CHANNEL
         )
         self.env.cr.execute(
             "SELECT pg_try_advisory_xact_lock(%s, %s)",
@@ -150,10 +151,8 @@ class TestFigures(FiguresCase):
 
 class TestMetricsText(FiguresCase):
     def _families(self):
-        text = metrics_text.render("db\"1", job_figures.collect(self.env.cr))
-        return {
-            family.name: family for family in text_string_to_metric_families(text)
-        }
+        text = metrics_text.render('db"1', job_figures.collect(self.env.cr))
+        return {family.name: family for family in text_string_to_metric_families(text)}
 
     def _value(self, family, **labels):
         values = [

@@ -4,14 +4,13 @@ import threading
 
 import psycopg2
 import pytest
-from test_runner_loop import RunnerUnderTest, wait_for
-
 from odoo.addons.queue_job.jobrunner import heartbeat as heartbeat_module
 from odoo.addons.queue_job.jobrunner.channels import ChannelManager
 from odoo.addons.queue_job.jobrunner.heartbeat import (
     RunnerHeartbeat,
     effective_channels,
 )
+from test_runner_loop import RunnerUnderTest, wait_for
 
 HEARTBEAT_ROWS = (
     "SELECT host, pid, role, leader_since IS NOT NULL, channels, dispatched,"
@@ -73,7 +72,9 @@ def test_standby_runner_records_that_it_stands_by(
             thread = threading.Thread(target=runner.run, daemon=True)
             thread.start()
             runners.append((runner, thread))
-            wait_for(lambda: pid in [row[1] for row in _rows(db)], message="row")
+            wait_for(
+                lambda pid=pid: pid in [row[1] for row in _rows(db)], message="row"
+            )
         roles = {row[1]: row[2:5] for row in _rows(db)}
         assert roles[900001][:2] == ("leader", True)
         assert roles[900002] == ("standby", False, None)

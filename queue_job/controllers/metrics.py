@@ -20,9 +20,8 @@ import json
 import logging
 import os
 
-import psycopg2
-
 import odoo
+import psycopg2
 from odoo import api, http
 from odoo.service import security
 
@@ -96,9 +95,7 @@ class QueueJobMetrics(http.Controller):
                 if refusal:
                     return refusal
             figures = job_figures.collect(cr)
-        return _text(
-            200, metrics_text.render(db, figures), metrics_text.CONTENT_TYPE
-        )
+        return _text(200, metrics_text.render(db, figures), metrics_text.CONTENT_TYPE)
 
     def _refuse_session(self, cr, db, session):
         """None if ``session`` is a job queue manager's on ``db``, else the

@@ -666,7 +666,8 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                 },
                 {
                     content: "The list shows the failed job only",
-                    trigger: '.o_list_view .o_data_row:contains("QJ UI overview failed")',
+                    trigger:
+                        '.o_list_view .o_data_row:contains("QJ UI overview failed")',
                     extra_trigger:
                         '.o_list_view:not(:has(.o_data_row:contains("QJ UI overview pending")))',
                     run: function () {
@@ -687,7 +688,10 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                     extra_trigger:
                         '.o_list_view:has(.o_data_row:contains("QJ UI overview done")):not(:has(.o_data_row:contains("QJ UI overview pending")))',
                     run: function () {
-                        if ($('.o_data_row:contains("QJ UI overview done")').length !== 2) {
+                        if (
+                            $('.o_data_row:contains("QJ UI overview done")').length !==
+                            2
+                        ) {
                             console.error("expected the 2 jobs done in the last hour");
                         }
                     },
