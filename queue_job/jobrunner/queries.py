@@ -212,3 +212,56 @@ PAUSE_ROOT_IF_COPIED = (
     " WHERE parent_id IS NULL AND name = 'root' AND EXISTS (SELECT 1 FROM moved)"
     " RETURNING id"
 )
+
+# Heartbeat of a runner (see jobrunner.heartbeat): one row per runner in the
+# table queue_job_runner_heartbeat of each database it serves or stands by
+# for, on the database's clock. ``leader_since`` is kept while the runner
+# leads, set when it takes the lead, cleared when it stands by. The rows of
+# runners not seen for an hour are deleted by the same statement (a handful
+# of rows: no index needed beyond the primary key).
+WRITE_HEARTBEAT = (
+    "WITH gone AS ("
+    " DELETE FROM queue_job_runner_heartbeat"
+    " WHERE last_seen < now() AT TIME ZONE 'utc' - interval '1 hour'"
+    ")"
+    " INSERT INTO queue_job_runner_heartbeat AS beat"
+    " (host, pid, role, started_at, leader_since, last_seen, backend_pid,"
+    " channels, dispatched, rescued, reset)"
+    " VALUES (%(host)s, %(pid)s, %(role)s,"
+    " to_timestamp(%(started_at)s) AT TIME ZONE 'utc',"
+    " CASE WHEN %(role)s = 'leader' THEN now() AT TIME ZONE 'utc' END,"
+    " now() AT TIME ZONE 'utc', pg_backend_pid(), %(channels)s::jsonb,"
+    " %(dispatched)s, %(rescued)s, %(reset)s)"
+    " ON CONFLICT (host, pid) DO UPDATE SET"
+    " role = EXCLUDED.role,"
+    " started_at = EXCLUDED.started_at,"
+    " leader_since = CASE WHEN EXCLUDED.role <> 'leader' THEN NULL"
+    " WHEN beat.role = 'leader' THEN beat.leader_since"
+    " ELSE EXCLUDED.leader_since END,"
+    " last_seen = EXCLUDED.last_seen,"
+    " backend_pid = EXCLUDED.backend_pid,"
+    " channels = EXCLUDED.channels,"
+    " dispatched = EXCLUDED.dispatched,"
+    " rescued = EXCLUDED.rescued,"
+    " reset = EXCLUDED.reset"
+)
+
+# The leader folds the counters' deltas (appended by the queue_job_count
+# triggers, see sql/queue_job_observability.sql) into one row per channel,
+# in one transaction: deltas of transactions not committed yet are left for
+# the next fold, and readers, who add both tables, never see a delta twice.
+FOLD_COUNTERS = (
+    "WITH moved AS ("
+    " DELETE FROM queue_job_counter_delta RETURNING *"
+    ")"
+    " INSERT INTO queue_job_counter AS counter"
+    " (channel, done, failed, retried, rescued, done_now)"
+    " SELECT channel, sum(done), sum(failed), sum(retried), sum(rescued),"
+    " sum(done_now) FROM moved GROUP BY channel"
+    " ON CONFLICT (channel) DO UPDATE SET"
+    " done = counter.done + EXCLUDED.done,"
+    " failed = counter.failed + EXCLUDED.failed,"
+    " retried = counter.retried + EXCLUDED.retried,"
+    " rescued = counter.rescued + EXCLUDED.rescued,"
+    " done_now = counter.done_now + EXCLUDED.done_now"
+)
