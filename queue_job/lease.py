@@ -7,7 +7,7 @@ its id, taken by the HTTP worker in the transaction that marks the job
 yet held), kept across the job's own commits, and released once the job's
 final state is written: in the transaction that commits it, by the UPDATE
 of the row (``JobLease.release_on_store``) or right after it (the row's lock
-keeps the runner off the row until the commit, see ``RESCUE_DEAD_STARTED``),
+keeps the runner off the row until the commit, see ``jobrunner.sql_rescue``),
 or after the commit of a failure. PostgreSQL releases it by itself when the
 worker's connection dies (process killed, ``limit_time_real`` reached,
 server crash): a ``started`` job whose lease is free has therefore no live

@@ -7,9 +7,9 @@ killed, crashed or timed out) and asks an Odoo worker to end them
 any end of a job is: a failure posts its message and subscribes the
 followers, ``write()`` overrides of ``queue.job`` and automated actions see
 it (``queue_job.fast_paths.sql_store`` goes through the ORM when they exist). The
-decision is the runner's SQL rescue's (``RESCUE_INTERRUPTED_STARTED`` and
-``RESCUE_DEAD_STARTED``), which the runner still uses when Odoo cannot be
-asked: a job enqueued before PostgreSQL last started lost its worker's
+decision is ``lifecycle.decide_after_run``'s, as for the runner's SQL
+rescue (``jobrunner.sql_rescue``), which the runner still uses when Odoo
+cannot be asked: a job enqueued before PostgreSQL last started lost its worker's
 connection to the restart, not its worker, and goes back to pending
 without counting a try; otherwise the try counts, the job goes back to
 pending, or is cancelled when a job with its identity key waits, or fails
@@ -28,13 +28,13 @@ from psycopg2 import InterfaceError, OperationalError
 
 from .controllers.request_checks import shorten
 from .job import Job
-from .jobrunner.database import (
+from .jobrunner.queries import STATE_IS
+from .jobrunner.sql_rescue import (
     INTERRUPTED_MESSAGE,
     REQUEUED_MESSAGE,
     WORKER_DIED_ERROR,
     WORKER_DIED_MESSAGE,
 )
-from .jobrunner.queries import STATE_IS
 from .lease import JOB_LEASE_NAMESPACE
 from .lifecycle import FAILED, STARTED, Cause, RunEnd, decide_after_run
 
@@ -45,7 +45,7 @@ _logger = logging.getLogger(__name__)
 # evaluated on the locked row only (above the subquery's row lock), and the
 # lock keeps anyone from taking the lease until the end is committed. The
 # last column tells a job interrupted by a restart of PostgreSQL (on the
-# database's own clock, as RESCUE_INTERRUPTED_STARTED).
+# database's own clock, as queries.LOCK_RESCUABLE_STARTED).
 LOCK_DEAD_STARTED_JOB = """
     SELECT locked.id, pg_try_advisory_xact_lock({namespace}, locked.id),
         COALESCE(locked.date_enqueued, locked.date_started)
@@ -192,7 +192,7 @@ def requeue_own_interrupted(registry, job_uuid, date_started, exc):
     The worker is alive, so it says so itself, on a new connection, as
     soon as the database is back (for a while). Should it not manage,
     or the runner's rescue come first, the rescue recognises a restart
-    of PostgreSQL by itself (``queries.RESCUE_INTERRUPTED_STARTED``).
+    of PostgreSQL by itself (``jobrunner.sql_rescue``).
     """
     _logger.warning(
         "job %s interrupted: the database connection was lost (%s)",

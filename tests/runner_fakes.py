@@ -22,6 +22,8 @@ from odoo.addons.queue_job.lease import acquire_job_lease, release_job_lease
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTIFY_TRIGGER_SQL = REPO_ROOT / "queue_job" / "sql" / "queue_job_notify.sql"
+# The runner's heartbeat table and the job counters.
+OBSERVABILITY_SQL = REPO_ROOT / "queue_job" / "sql" / "queue_job_observability.sql"
 
 FAKE_SCHEMA = """
 CREATE TABLE ir_module_module (name varchar, state varchar);
@@ -65,6 +67,7 @@ def create_fake_database(name, with_queue_job=True, with_trigger=True):
     if with_queue_job:
         with closing(psycopg2.connect(dbname=name)) as conn, conn.cursor() as cr:
             cr.execute(FAKE_SCHEMA)
+            cr.execute(OBSERVABILITY_SQL.read_text())
             if with_trigger:
                 cr.execute(NOTIFY_TRIGGER_SQL.read_text())
             conn.commit()

@@ -36,6 +36,8 @@ SCREENSHOTS = (
     "jobs_list_paused",
     "job_functions",
     "job_function_form",
+    "overview",
+    "overview_runner_down",
 )
 RESULT_LINE = re.compile(
     r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loading database"

@@ -132,9 +132,7 @@ class TestUniqueIdentityIndex(common.TransactionCase):
         first.store()
         second = Job(self.model.testing_method, identity_key="dup")
         second.store()
-        with self.assertLogs(
-            "odoo.addons.queue_job.job_table", "WARNING"
-        ) as logs:
+        with self.assertLogs("odoo.addons.queue_job.job_table", "WARNING") as logs:
             self.env["queue.job"].init()
         self.assertIn(
             "index %s not created: 1 identity keys have several waiting jobs"

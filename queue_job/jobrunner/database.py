@@ -14,8 +14,15 @@ from contextlib import contextmanager
 import psycopg2
 from psycopg2 import sql
 
-from . import queries
+from . import queries, sql_rescue
 from .channels import NOT_DONE, record_settings
+from .sql_rescue import (  # noqa: F401 (imported from here by queue_job.rescue)
+    DUPLICATE_MESSAGE,
+    INTERRUPTED_MESSAGE,
+    REQUEUED_MESSAGE,
+    WORKER_DIED_ERROR,
+    WORKER_DIED_MESSAGE,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -23,22 +30,6 @@ _logger = logging.getLogger(__name__)
 # values); these are the ORM defaults.
 DEFAULT_PRIORITY = 10
 DEFAULT_DATE_CREATED = 0.0
-
-# What the rescue of a job whose worker died records (PostgreSQL format()
-# strings: worker pid, then max. retries).
-WORKER_DIED_ERROR = "odoo.addons.queue_job.exception.WorkerDiedError"
-WORKER_DIED_MESSAGE = (
-    "The worker running the job (pid %s) died, and the job has no try left"
-    " (max. retries: %s)."
-)
-REQUEUED_MESSAGE = "Requeued: the worker running the job (pid %s) died."
-INTERRUPTED_MESSAGE = (
-    "Requeued: PostgreSQL restarted while the job ran (worker pid %s);"
-    " not counted as a try."
-)
-DUPLICATE_MESSAGE = (
-    "Not queued again: job %s with the same identity key is already waiting"
-)
 
 # The database uuid recorded when queue_job was installed (an
 # ir.config_parameter), and why root is paused on a copy.
@@ -293,40 +284,30 @@ class QueueJobDatabase:
         return rows[0][0] if rows else None
 
     def rescue_dead_started_jobs(self):
-        """Put back in the queue the started jobs whose worker died.
+        """End, in SQL, the started jobs whose worker died; return a
+        ``(uuid, new state, worker pid, retry)`` per job (see
+        ``sql_rescue``)."""
+        return self._rescue_started(interrupted=False)
 
-        Returns ``(uuid, new state, worker pid, retry)`` for each job
-        rescued (see ``queries.RESCUE_DEAD_STARTED``).
-        """
-        return self._execute(
-            queries.RESCUE_DEAD_STARTED,
-            {
-                "exc_name": WORKER_DIED_ERROR,
-                "failed_message": WORKER_DIED_MESSAGE,
-                "requeued_message": REQUEUED_MESSAGE,
-                "duplicate_message": DUPLICATE_MESSAGE,
-            },
-        )
+    def rescue_interrupted_started_jobs(self):
+        """Put back in the queue, without counting a try, the started jobs
+        whose worker lost its connection to a restart of PostgreSQL; return
+        a ``(uuid, new state, worker pid, retry)`` per job (see
+        ``sql_rescue``)."""
+        return self._rescue_started(interrupted=True)
+
+    def _rescue_started(self, interrupted):
+        self.last_used = time.monotonic()
+        with self.conn.cursor() as cr:
+            return [
+                tuple(rescued)
+                for rescued in sql_rescue.rescue_started_jobs(cr, interrupted)
+            ]
 
     def dead_started_jobs(self):
         """The uuids of the started jobs whose worker died (to be ended by
         Odoo, see ``queries.SELECT_DEAD_STARTED``)."""
         return [uuid for (uuid,) in self._execute(queries.SELECT_DEAD_STARTED)]
-
-    def rescue_interrupted_started_jobs(self):
-        """Put back in the queue, without counting a try, the started jobs
-        whose worker lost its connection to a restart of PostgreSQL.
-
-        Returns ``(uuid, new state, worker pid, retry)`` for each job
-        (see ``queries.RESCUE_INTERRUPTED_STARTED``).
-        """
-        return self._execute(
-            queries.RESCUE_INTERRUPTED_STARTED,
-            {
-                "interrupted_message": INTERRUPTED_MESSAGE,
-                "duplicate_message": DUPLICATE_MESSAGE,
-            },
-        )
 
     def rescue_lost_enqueued_jobs(self, grace, in_flight):
         """Put back to pending the jobs enqueued for more than ``grace``

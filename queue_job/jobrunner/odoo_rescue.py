@@ -4,7 +4,7 @@
 Written by an Odoo worker through the Job API, the end of such a job is what
 any end of a job is (failure message and followers, ``write()`` overrides,
 automated actions; see ``queue_job.rescue``). The runner writes it in SQL
-itself (``RESCUE_DEAD_STARTED``) only when Odoo could not be asked: no
+itself (``jobrunner.sql_rescue``) only when Odoo could not be asked: no
 connection, no answer within ``RESCUE_TIMEOUT``, or an answer that is not
 the route's (an error status, an Odoo without the route). A job is never
 ended twice: both ways lock its row and check that it is still started with

@@ -98,74 +98,62 @@ LEADER_BACKEND_PID = (
     % (RUNNER_LEADER_NAMESPACE, RUNNER_LEADER_KEY)
 )
 
-# The rescues' ``duplicate``: a job waiting to run with the identity key of
-# ``job`` (a single job, not of a graph), which the unique index allows
-# once; the rescued job is then cancelled rather than queued twice.
-WAITING_DUPLICATE_JOIN = (
+# The started jobs whose lease is free (their worker died, or its connection
+# went with a restart of PostgreSQL), for the runner's own rescue when Odoo
+# cannot be asked (see sql_rescue): the rows are locked, skipping those locked
+# by a transaction (a worker storing the job's end), then the lease is tested
+# by taking it for the transaction: a live worker holds it, so its job is
+# never touched, however long it runs. Read with them: what the decision of
+# the job's end needs (tries, max. retries, the waiting job with the same
+# identity key, if any: the unique index allows one), what the end keeps, and
+# the database's clock. ``%(interrupted)s``: TRUE for the jobs enqueued before
+# PostgreSQL started (their worker lost its connection to the restart, not
+# its life; compared on the database's own clock, so that workers on other
+# hosts are judged alike), FALSE for the others. Uses the index on
+# queue_job.state.
+LOCK_RESCUABLE_STARTED = (
+    "WITH started AS ("
+    " SELECT id FROM queue_job WHERE state = 'started'"
+    " AND COALESCE(COALESCE(date_enqueued, date_started)"
+    " < pg_postmaster_start_time() AT TIME ZONE 'utc', FALSE) = %(interrupted)s"
+    " FOR UPDATE SKIP LOCKED"
+    ")"
+    " SELECT job.id, job.uuid, job.retry, job.max_retries, job.worker_pid,"
+    " job.date_started, job.date_cancelled, job.exc_name, job.exc_message,"
+    " job.exc_info, job.result, duplicate.uuid, now() AT TIME ZONE 'utc'"
+    " FROM started"
+    " JOIN queue_job job ON job.id = started.id"
     " LEFT JOIN LATERAL ("
     "  SELECT other.uuid FROM queue_job other"
     "  WHERE job.identity_key IS NOT NULL AND job.graph_uuid IS NULL"
     "  AND other.identity_key = job.identity_key AND other.graph_uuid IS NULL"
-    "  AND other.state IN ('wait_dependencies', 'pending', 'enqueued')"
+    "  AND other.state = ANY(%(waiting_states)s)"
     "  LIMIT 1"
     " ) duplicate ON TRUE"
+    " WHERE " + LEASE_IS_FREE.format(job_id="started.id")
 )
-
-# Rescue of the jobs whose worker died: ``started`` jobs whose lease is free
-# (see queue_job.lease). The rows are locked first, skipping those locked by
-# a transaction (a worker storing the job's end), then the lease is tested
-# by taking it for this statement: a live worker holds it, so its job is
-# never touched, however long it runs. A rescued job counts a try: it goes
-# back to pending, or to failed (WorkerDiedError) once its tries are
-# exhausted, or is cancelled when another job with its identity key is
-# waiting (the unique index allows one). Uses the index on queue_job.state.
-RESCUE_DEAD_STARTED = (
-    "WITH started AS ("
-    " SELECT id FROM queue_job WHERE state = 'started'"
-    " FOR UPDATE SKIP LOCKED"
-    "), dead AS ("
-    " SELECT job.id, job.worker_pid,"
-    " CASE"
-    " WHEN job.max_retries > 0 AND job.retry + 1 >= job.max_retries"
-    " THEN 'failed'"
-    " WHEN duplicate.uuid IS NOT NULL THEN 'cancelled'"
-    " ELSE 'pending'"
-    " END AS new_state,"
-    " duplicate.uuid AS duplicate_uuid"
-    " FROM started"
-    " JOIN queue_job job ON job.id = started.id"
-    + WAITING_DUPLICATE_JOIN
-    + " WHERE "
-    + LEASE_IS_FREE.format(job_id="started.id")
-    + ")"
-    " UPDATE queue_job job SET"
-    " state = dead.new_state,"
-    " retry = job.retry + 1,"
-    " date_enqueued = NULL,"
-    " date_started = CASE WHEN dead.new_state = 'failed'"
-    " THEN job.date_started END,"
-    " worker_pid = CASE WHEN dead.new_state = 'failed' THEN job.worker_pid END,"
-    " date_cancelled = CASE WHEN dead.new_state = 'cancelled'"
-    " THEN now() AT TIME ZONE 'utc' ELSE job.date_cancelled END,"
-    " exc_name = CASE WHEN dead.new_state = 'failed'"
-    " THEN %(exc_name)s END,"
-    " exc_message = CASE WHEN dead.new_state = 'failed'"
-    " THEN format(%(failed_message)s, dead.worker_pid, job.max_retries) END,"
-    " exc_info = CASE WHEN dead.new_state = 'failed'"
-    " THEN format(%(failed_message)s, dead.worker_pid, job.max_retries)"
-    " ELSE job.exc_info END,"
-    " result = CASE dead.new_state"
-    " WHEN 'pending' THEN format(%(requeued_message)s, dead.worker_pid)"
-    " WHEN 'cancelled' THEN format(%(duplicate_message)s, dead.duplicate_uuid)"
-    " ELSE job.result END"
-    " FROM dead WHERE job.id = dead.id"
-    " RETURNING job.uuid, job.state, dead.worker_pid, job.retry"
+# The end of the jobs that LOCK_RESCUABLE_STARTED locked, as decided for each
+# (see sql_rescue), in the same transaction; one row of values per job
+# (execute_values, RESCUED_END_TEMPLATE). Uses the primary key.
+WRITE_RESCUED_END = (
+    "UPDATE queue_job job SET"
+    " state = v.state, retry = v.retry, date_enqueued = NULL,"
+    " date_started = v.date_started, worker_pid = v.worker_pid,"
+    " date_cancelled = v.date_cancelled, exc_name = v.exc_name,"
+    " exc_message = v.exc_message, exc_info = v.exc_info, result = v.result"
+    " FROM (VALUES %s) AS v(id, state, retry, date_started, worker_pid,"
+    " date_cancelled, exc_name, exc_message, exc_info, result)"
+    " WHERE job.id = v.id"
+)
+RESCUED_END_TEMPLATE = (
+    "(%s::int, %s::varchar, %s::int, %s::timestamp, %s::int, %s::timestamp,"
+    " %s::varchar, %s::varchar, %s::text, %s::text)"
 )
 
 # The started jobs whose lease is free (their worker died), which the runner
 # asks Odoo to end (see queue_job.rescue): nothing is written, the rows and
 # leases are only tried for the statement. Rows locked by a transaction (a
-# worker storing the job's end) are skipped, as in RESCUE_DEAD_STARTED.
+# worker storing the job's end) are skipped, as in LOCK_RESCUABLE_STARTED.
 # Uses the index on queue_job.state.
 SELECT_DEAD_STARTED = (
     "SELECT started.uuid FROM ("
@@ -191,46 +179,6 @@ RESCUE_LOST_ENQUEUED = (
     " FOR UPDATE SKIP LOCKED"
     ") AND state = 'enqueued'"
     " RETURNING uuid"
-)
-
-# Rescue of the jobs interrupted by a restart of PostgreSQL, before
-# RESCUE_DEAD_STARTED: a ``started`` job whose lease is free and that was
-# enqueued before the server started lost its worker's connection to the
-# restart (the lease went with it), not its worker, which may well be alive.
-# Such a job goes back to pending without counting a try (or is cancelled
-# when another job with its identity key waits). The test compares dates of
-# the database's own clock (date_enqueued is set by the runner's statement),
-# so workers on other hosts, with other clocks, are judged alike. Rows are
-# locked and the lease tested as in RESCUE_DEAD_STARTED.
-RESCUE_INTERRUPTED_STARTED = (
-    "WITH started AS ("
-    " SELECT id FROM queue_job WHERE state = 'started'"
-    " AND COALESCE(date_enqueued, date_started)"
-    " < pg_postmaster_start_time() AT TIME ZONE 'utc'"
-    " FOR UPDATE SKIP LOCKED"
-    "), interrupted AS ("
-    " SELECT job.id, job.worker_pid,"
-    " CASE WHEN duplicate.uuid IS NOT NULL THEN 'cancelled' ELSE 'pending'"
-    " END AS new_state,"
-    " duplicate.uuid AS duplicate_uuid"
-    " FROM started"
-    " JOIN queue_job job ON job.id = started.id"
-    + WAITING_DUPLICATE_JOIN
-    + " WHERE "
-    + LEASE_IS_FREE.format(job_id="started.id")
-    + ")"
-    " UPDATE queue_job job SET"
-    " state = interrupted.new_state,"
-    " date_enqueued = NULL,"
-    " date_started = NULL,"
-    " worker_pid = NULL,"
-    " date_cancelled = CASE WHEN interrupted.new_state = 'cancelled'"
-    " THEN now() AT TIME ZONE 'utc' ELSE job.date_cancelled END,"
-    " result = CASE interrupted.new_state"
-    " WHEN 'pending' THEN format(%(interrupted_message)s, interrupted.worker_pid)"
-    " ELSE format(%(duplicate_message)s, interrupted.duplicate_uuid) END"
-    " FROM interrupted WHERE job.id = interrupted.id"
-    " RETURNING job.uuid, job.state, interrupted.worker_pid, job.retry"
 )
 
 # The channel records of the database that set something (the others leave
@@ -263,4 +211,57 @@ PAUSE_ROOT_IF_COPIED = (
     " UPDATE queue_job_channel SET paused = TRUE, pause_reason = %(reason)s"
     " WHERE parent_id IS NULL AND name = 'root' AND EXISTS (SELECT 1 FROM moved)"
     " RETURNING id"
+)
+
+# Heartbeat of a runner (see jobrunner.heartbeat): one row per runner in the
+# table queue_job_runner_heartbeat of each database it serves or stands by
+# for, on the database's clock. ``leader_since`` is kept while the runner
+# leads, set when it takes the lead, cleared when it stands by. The rows of
+# runners not seen for an hour are deleted by the same statement (a handful
+# of rows: no index needed beyond the primary key).
+WRITE_HEARTBEAT = (
+    "WITH gone AS ("
+    " DELETE FROM queue_job_runner_heartbeat"
+    " WHERE last_seen < now() AT TIME ZONE 'utc' - interval '1 hour'"
+    ")"
+    " INSERT INTO queue_job_runner_heartbeat AS beat"
+    " (host, pid, role, started_at, leader_since, last_seen, backend_pid,"
+    " channels, dispatched, rescued, reset)"
+    " VALUES (%(host)s, %(pid)s, %(role)s,"
+    " to_timestamp(%(started_at)s) AT TIME ZONE 'utc',"
+    " CASE WHEN %(role)s = 'leader' THEN now() AT TIME ZONE 'utc' END,"
+    " now() AT TIME ZONE 'utc', pg_backend_pid(), %(channels)s::jsonb,"
+    " %(dispatched)s, %(rescued)s, %(reset)s)"
+    " ON CONFLICT (host, pid) DO UPDATE SET"
+    " role = EXCLUDED.role,"
+    " started_at = EXCLUDED.started_at,"
+    " leader_since = CASE WHEN EXCLUDED.role <> 'leader' THEN NULL"
+    " WHEN beat.role = 'leader' THEN beat.leader_since"
+    " ELSE EXCLUDED.leader_since END,"
+    " last_seen = EXCLUDED.last_seen,"
+    " backend_pid = EXCLUDED.backend_pid,"
+    " channels = EXCLUDED.channels,"
+    " dispatched = EXCLUDED.dispatched,"
+    " rescued = EXCLUDED.rescued,"
+    " reset = EXCLUDED.reset"
+)
+
+# The leader folds the counters' deltas (appended by the queue_job_count
+# triggers, see sql/queue_job_observability.sql) into one row per channel,
+# in one transaction: deltas of transactions not committed yet are left for
+# the next fold, and readers, who add both tables, never see a delta twice.
+FOLD_COUNTERS = (
+    "WITH moved AS ("
+    " DELETE FROM queue_job_counter_delta RETURNING *"
+    ")"
+    " INSERT INTO queue_job_counter AS counter"
+    " (channel, done, failed, retried, rescued, done_now)"
+    " SELECT channel, sum(done), sum(failed), sum(retried), sum(rescued),"
+    " sum(done_now) FROM moved GROUP BY channel"
+    " ON CONFLICT (channel) DO UPDATE SET"
+    " done = counter.done + EXCLUDED.done,"
+    " failed = counter.failed + EXCLUDED.failed,"
+    " retried = counter.retried + EXCLUDED.retried,"
+    " rescued = counter.rescued + EXCLUDED.rescued,"
+    " done_now = counter.done_now + EXCLUDED.done_now"
 )

@@ -83,6 +83,7 @@ from .dispatcher import (
     basic_auth,
     runjob_path,
 )
+from .heartbeat import RunnerHeartbeat
 from .odoo_rescue import OdooRescues
 
 _logger = logging.getLogger(__name__)
@@ -333,6 +334,7 @@ class QueueJobRunner:
         # Callables ``task(monotonic_now)`` run at each maintenance tick;
         # the prefork worker adds a check of its parent process.
         self.maintenance_tasks = []
+        self.heartbeat = RunnerHeartbeat()
 
     @classmethod
     def from_environ_or_config(cls):
@@ -659,7 +661,9 @@ class QueueJobRunner:
                 outcome,
             )
         in_flight = [uuid for (name, uuid) in self._in_flight if name == db_name]
-        for uuid in db.rescue_lost_enqueued_jobs(ENQUEUED_RESCUE_GRACE, in_flight):
+        lost = db.rescue_lost_enqueued_jobs(ENQUEUED_RESCUE_GRACE, in_flight)
+        self.heartbeat.count(db_name, "rescued", len(lost))
+        for uuid in lost:
             _logger.warning(
                 "job %s of db %s was enqueued for more than %ss and no worker"
                 " started it: reset to pending",
@@ -678,6 +682,7 @@ class QueueJobRunner:
                 dead = db.dead_started_jobs()
                 if dead:
                     self.odoo_rescues.request(db_name, dead)
+                    self.heartbeat.count(db_name, "rescued", len(dead))
             return ()
         for uuid, state, worker_pid, retry in db.rescue_interrupted_started_jobs():
             _logger.warning(
@@ -690,6 +695,7 @@ class QueueJobRunner:
                 retry,
             )
         rescued = db.rescue_dead_started_jobs()
+        self.heartbeat.count(db_name, "rescued", len(rescued))
         _logger.warning(
             "Odoo could not be asked to end the jobs of dead workers of db %s"
             " (%s): %d rescued in SQL, without the ORM",
@@ -811,6 +817,7 @@ class QueueJobRunner:
                 self._defer_resets(db_name, uuids)
                 self._database_lost(db_name, exc)
                 continue
+            self.heartbeat.count(db_name, "reset", len(reset))
             for result in results:
                 if result.uuid in reset:
                     _logger.warning(
@@ -864,6 +871,7 @@ class QueueJobRunner:
             self._defer_resets(db_name, uuids)
             self._database_lost(db_name, exc)
             return
+        self.heartbeat.count(db_name, "dispatched", len(enqueued))
         for job in jobs:
             if job.uuid in enqueued:
                 _logger.info("asking Odoo to run job %s on db %s", job.uuid, db_name)
@@ -937,6 +945,7 @@ class QueueJobRunner:
         self.run_maintenance()
         self.probe_databases()
         self.run_jobs()
+        self.heartbeat.beat(self.db_by_name, self._standby, self.channel_manager)
         self.wait_notification()
 
     def _sleep(self, seconds):

@@ -7,13 +7,17 @@ screenshots of the main screens, requested by the tours, in Odoo's
 ``--screenshots`` directory.
 """
 import base64
+import json
 import logging
 import re
 import shutil
 import unittest
+from datetime import timedelta
 from pathlib import Path
 
+from odoo import fields
 from odoo.addons.queue_job.delay import chain, group
+from odoo.addons.queue_job.lease import RUNNER_LEADER_KEY, RUNNER_LEADER_NAMESPACE
 from odoo.tests import common, tagged
 from odoo.tools import config
 
@@ -239,3 +243,48 @@ class TestQueueJobTours(common.HttpCase):
         self.start_tour("/web", "queue_job_pause_channel", login=self.manager.login)
         channel.invalidate_cache()
         self.assertFalse(channel.paused)
+
+    def _overview_jobs(self):
+        """Jobs of the tour's channel: 2 pending, 1 failed, 2 done lately
+        (one in the last 5 minutes), 1 done long ago."""
+        channel = "root.qj_ui_overview"
+        now = fields.Datetime.now()
+        for name in ("pending", "pending 2"):
+            self._delay_test_job("QJ UI overview %s" % name, channel=channel)
+        self._fail(self._delay_test_job("QJ UI overview failed", channel=channel))
+        for minutes in (1, 30, 600):
+            job = self._delay_test_job("QJ UI overview done", channel=channel)
+            job.set_done()
+            job.date_done = now - timedelta(minutes=minutes)
+            job.store()
+
+    def _live_runner(self, capacity):
+        """A heartbeat row of a leading runner, holding the leader lock on
+        the test cursor: the server's requests share its transaction in
+        tests, so the row stays as fresh as ``now()``."""
+        cr = self.env.cr
+        cr.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)",
+            (RUNNER_LEADER_NAMESPACE, RUNNER_LEADER_KEY),
+        )
+        self.assertTrue(cr.fetchone()[0], "a job runner leads the test database")
+        cr.execute(
+            "INSERT INTO queue_job_runner_heartbeat"
+            " (host, pid, role, started_at, leader_since, last_seen, backend_pid,"
+            " channels, dispatched)"
+            " VALUES ('node-1', 4242, 'leader', now() AT TIME ZONE 'utc',"
+            " now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', pg_backend_pid(),"
+            " %s, 12)",
+            (json.dumps({"root.qj_ui_overview": {"capacity": capacity}}),),
+        )
+
+    def test_overview(self):
+        self._overview_jobs()
+        self._live_runner(capacity=3)
+        self.start_tour("/web", "queue_job_overview", login=self.manager.login)
+
+    def test_overview_runner_down(self):
+        self.env.cr.execute("DELETE FROM queue_job_runner_heartbeat")
+        self.start_tour(
+            "/web", "queue_job_overview_runner_down", login=self.manager.login
+        )

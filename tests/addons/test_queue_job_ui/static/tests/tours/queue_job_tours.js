@@ -137,6 +137,7 @@ odoo.define("test_queue_job_ui.tours", function (require) {
         {test: true, url: "/web"},
         [].concat(
             openJobQueueApp(),
+            openQueueMenu("queue_job.menu_queue_job"),
             [
                 {
                     content: "The jobs list shows the jobs to do",
@@ -605,6 +606,115 @@ odoo.define("test_queue_job_ui.tours", function (require) {
                     },
                 },
             ]
+        )
+    );
+
+    const OVERVIEW_CHANNEL = "root.qj_ui_overview";
+    const OVERVIEW_CARD = `.o_qj_channel_card[data-channel="${OVERVIEW_CHANNEL}"]`;
+
+    /**
+     * @param {String} figure name of the figure (see queue.job.overview)
+     * @param {String} value shown
+     * @returns {String} selector of `figure` of the tour's channel card
+     */
+    function overviewFigure(figure, value) {
+        return `${OVERVIEW_CARD} .o_qj_figure_${figure} .o_qj_figure_value:contains("${value}")`;
+    }
+
+    tour.register(
+        "queue_job_overview",
+        {test: true, url: "/web"},
+        [].concat(
+            openJobQueueApp(),
+            [
+                {
+                    content: "The app opens on the overview, the runner panel is green",
+                    trigger: ".o_qj_overview .o_qj_runner_panel.o_qj_runner_up",
+                    extra_trigger: OVERVIEW_CARD,
+                    run: function () {
+                        // Only checking the panel.
+                    },
+                },
+                {
+                    content: "The card counts the channel's jobs",
+                    trigger: overviewFigure("pending", "2"),
+                    extra_trigger: [
+                        overviewFigure("failed", "1"),
+                        overviewFigure("done_5", "1"),
+                        overviewFigure("done_60", "2"),
+                        overviewFigure("wait_dependencies", "0"),
+                        overviewFigure("running", "0 / 3"),
+                    ].join(", "),
+                    run: function () {
+                        // Only checking the figures.
+                    },
+                },
+                {
+                    content: "The overview refreshes by itself",
+                    trigger: '.o_qj_overview[data-refreshes="2"]',
+                    timeout: 20000,
+                    run: function () {
+                        // Only waiting for a refresh.
+                    },
+                },
+            ],
+            screenshot("overview", OVERVIEW_CARD),
+            [
+                {
+                    content: "Open the failed jobs of the channel",
+                    trigger: `${OVERVIEW_CARD} .o_qj_figure_failed`,
+                },
+                {
+                    content: "The list shows the failed job only",
+                    trigger:
+                        '.o_list_view .o_data_row:contains("QJ UI overview failed")',
+                    extra_trigger:
+                        '.o_list_view:not(:has(.o_data_row:contains("QJ UI overview pending")))',
+                    run: function () {
+                        // Only checking the list.
+                    },
+                },
+                {
+                    content: "Back to the overview",
+                    trigger: ".o_control_panel .breadcrumb-item:first a",
+                },
+                {
+                    content: "Open the jobs done in the last 60 minutes",
+                    trigger: `${OVERVIEW_CARD} .o_qj_figure_done_60`,
+                },
+                {
+                    content: "The list shows the two recent done jobs",
+                    trigger: '.o_list_view .o_data_row:contains("QJ UI overview done")',
+                    extra_trigger:
+                        '.o_list_view:has(.o_data_row:contains("QJ UI overview done")):not(:has(.o_data_row:contains("QJ UI overview pending")))',
+                    run: function () {
+                        if (
+                            $('.o_data_row:contains("QJ UI overview done")').length !==
+                            2
+                        ) {
+                            console.error("expected the 2 jobs done in the last hour");
+                        }
+                    },
+                },
+            ]
+        )
+    );
+
+    tour.register(
+        "queue_job_overview_runner_down",
+        {test: true, url: "/web"},
+        [].concat(
+            openJobQueueApp(),
+            [
+                {
+                    content: "Without a runner the panel is red",
+                    trigger: ".o_qj_overview .o_qj_runner_panel.o_qj_runner_down",
+                    run: function () {
+                        // Only checking the panel.
+                    },
+                },
+            ],
+            screenshot("overview_runner_down", ".o_qj_runner_panel.o_qj_runner_down")
         )
     );
 });
