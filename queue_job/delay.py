@@ -80,6 +80,7 @@ class Delayable:
         "description",
         "channel",
         "identity_key",
+        "timeout",
     )
     __slots__ = _properties + (
         "recordset",
@@ -99,6 +100,7 @@ class Delayable:
         description=None,
         channel=None,
         identity_key=None,
+        timeout=None,
     ):
         self._graph = DelayableGraph()
         self._graph.add_vertex(self)
@@ -111,6 +113,7 @@ class Delayable:
         self.description = description
         self.channel = channel
         self.identity_key = identity_key
+        self.timeout = timeout
 
         self._job_method = None
         self._job_args = ()
@@ -168,6 +171,9 @@ class Delayable:
                 "%r has no method to delay: call one of the methods of %s on it"
                 " before delay()" % (self, self.recordset._name)
             )
+        # given only when set: what trap_jobs() records (as the original
+        # does) stays the same for jobs without timeout
+        options = {} if self.timeout is None else {"timeout": self.timeout}
         self._generated_job = Job(
             self._job_method,
             args=self._job_args,
@@ -178,6 +184,7 @@ class Delayable:
             description=self.description,
             channel=self.channel,
             identity_key=self.identity_key,
+            **options,
         )
         return self._generated_job
 
@@ -233,6 +240,7 @@ class DelayableRecordset:
         description=None,
         channel=None,
         identity_key=None,
+        timeout=None,
     ):
         self.delayable = Delayable(
             recordset,
@@ -242,6 +250,7 @@ class DelayableRecordset:
             description=description,
             channel=channel,
             identity_key=identity_key,
+            timeout=timeout,
         )
 
     @property

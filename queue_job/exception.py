@@ -34,6 +34,17 @@ class RetryableJobError(JobError):
         self.ignore_retry = ignore_retry
 
 
+class JobTimeoutError(JobError):
+    """The job ran longer than its timeout and was interrupted.
+
+    Raised inside the running job (see ``queue_job.job_timeout``); ``timeout``
+    is the one it exceeded, in seconds. Not a ``RetryableJobError``: the job
+    is retried only when its job function says timeouts are retryable.
+    """
+
+    timeout = None
+
+
 class NothingToDoJob(JobError):
     """The job has nothing to do: it is set to done (deprecated)."""
 

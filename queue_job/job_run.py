@@ -24,7 +24,7 @@ from odoo.service.model import PG_CONCURRENCY_ERRORS_TO_RETRY
 from psycopg2 import OperationalError, errorcodes
 
 from .controllers.request_checks import shorten, shorten_middle
-from .exception import JobError, NothingToDoJob, RetryableJobError
+from .exception import JobError, JobTimeoutError, NothingToDoJob, RetryableJobError
 from .fast_paths.runjob_dispatch import (
     SIGNALING_COLUMNS,
     RegistryChanged,
@@ -35,6 +35,7 @@ from .job_graph import (  # noqa: F401 (public names of this module)
     DEPENDS_MAX_TRIES_ON_CONCURRENCY_FAILURE,
     enqueue_dependent_jobs,
 )
+from .job_timeout import job_time_limit
 from .jobrunner.queries import STATE_IS
 from .lease import JOB_LEASE_NAMESPACE, JobLease, acquire_job_lease
 from .lifecycle import ENQUEUED, FAILED, Cause, RunEnd, decide_after_run
@@ -100,14 +101,21 @@ def connection_lost(cr, exc):
     return bool(cnx is not None and cnx.closed)
 
 
-def run_cause(cr, exc):
-    """Why the run whose cursor is ``cr`` did not complete, ``exc`` raised."""
+def run_cause(cr, exc, job=None):
+    """Why the run of ``job`` (None if not loaded) whose cursor is ``cr``
+    did not complete, ``exc`` raised."""
     if isinstance(exc, NothingToDoJob):
         return Cause.NOTHING_TO_DO
     if isinstance(exc, RetryableJobError):
         return Cause.RETRYABLE
     if connection_lost(cr, exc):
         return Cause.INTERRUPTED
+    if (
+        isinstance(exc, JobTimeoutError)
+        and job is not None
+        and job.job_config.retry_on_timeout
+    ):
+        return Cause.RETRYABLE_TIMEOUT
     return Cause.ERROR
 
 
@@ -143,6 +151,8 @@ class JobRun:
         self.job_uuid = job_uuid
         self.lease = None
         self.job = None
+        # the job's tries before this run (perform() counts this one)
+        self.tries_before_run = 0
 
     def execute(self):
         """Claim the job, run it and store its end."""
@@ -249,13 +259,13 @@ class JobRun:
         try:
             self.job = self.load(claimed)
             self.job._lease = self.lease
+            self.tries_before_run = self.job.retry
             self.controller._try_perform_job(self.env, self.job)
         except Exception as exc:
             job = self.job
-            tries = job.retry if job is not None else 0
             max_retries = job.max_retries if job is not None else 0
             end, _counts_try = decide_after_run(
-                run_cause(self.env.cr, exc), tries, max_retries
+                run_cause(self.env.cr, exc, job), self.tries_before_run, max_retries
             )
             if end is RunEnd.NOTHING_TO_DO:
                 job.set_done(
@@ -283,13 +293,15 @@ class JobRun:
         self.controller._enqueue_dependent_jobs(self.env, self.job)
 
     def retry_later(self, err):
-        """Postpone the job after a retryable error, in its own transaction."""
+        """Postpone the job after a retryable error (or timeout), in its own
+        transaction: by the error's ``seconds`` if any, else per the retry
+        pattern."""
         job = self.job
         # Roll back first: the failed transaction may hold a lock on the job row.
         self.env.cr.rollback()
         with self.env.registry.cursor() as new_cr:
             job.env = job.env(cr=new_cr)
-            job.postpone(result=str(err), seconds=err.seconds)
+            job.postpone(result=str(err), seconds=getattr(err, "seconds", None))
             job.set_pending(reset_retry=False)
             job.store()
         _logger.debug("%s postponed", job)
@@ -372,9 +384,10 @@ def perform_job(env, job):
         job.set_started()
         job._store_and_commit()
         _logger.debug("%s started", job)
-        job.perform()
-        # Computed fields of the job's changes are part of its execution.
-        env["base"].flush()
+        with job_time_limit(job):
+            job.perform()
+            # Computed fields of the job's changes are part of its execution.
+            env["base"].flush()
         job.set_done()
         if job._lease is not None:
             job._lease.release_on_store = True

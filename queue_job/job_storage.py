@@ -51,6 +51,7 @@ class JobStorage:
         "state",
         "retry",
         "max_retries",
+        "timeout",
         "result",
         "exc_name",
         "exc_message",
@@ -172,6 +173,7 @@ class JobStorage:
         job_.exc_message = stored.exc_message or None
         job_.retry = stored.retry
         job_.max_retries = stored.max_retries
+        job_.timeout = stored.timeout or None
         # a job stored without company keeps having none
         job_.company_id = stored.company_id.id or None
         job_.worker_pid = stored.worker_pid
@@ -367,6 +369,7 @@ class JobStorage:
             "priority": self.priority,
             "retry": self.retry,
             "max_retries": self.max_retries,
+            "timeout": self.timeout or False,
             "exc_name": self.exc_name,
             "exc_message": self.exc_message,
             "exc_info": self.exc_info,

@@ -128,6 +128,9 @@ class Cause(enum.Enum):
     # RetryableJobError raised by the job (or a concurrency error of
     # PostgreSQL, which is not the job's fault)
     RETRYABLE = "retryable"
+    # the job ran over its timeout, and its function retries timeouts (a
+    # timeout it does not retry is an ERROR)
+    RETRYABLE_TIMEOUT = "retryable timeout"
     # any other exception raised by the job, or the job could not be loaded
     ERROR = "error"
     # the database connection was cut (PostgreSQL restarted): the job's
@@ -149,6 +152,10 @@ def decide_after_run(cause, tries, max_retries):
     if cause is Cause.NOTHING_TO_DO:
         return RunEnd.NOTHING_TO_DO, True
     if cause is Cause.RETRYABLE:
+        return RunEnd.RETRY_LATER, True
+    if cause is Cause.RETRYABLE_TIMEOUT:
+        if retries_exhausted(tries + 1, max_retries):
+            return RunEnd.FAIL, True
         return RunEnd.RETRY_LATER, True
     if cause is Cause.INTERRUPTED:
         return RunEnd.REQUEUE, False

@@ -21,6 +21,7 @@ class Base(models.AbstractModel):
         description=None,
         channel=None,
         identity_key=None,
+        timeout=None,
     ):
         """Return a proxy on which calling a method delays it as a job.
 
@@ -28,6 +29,9 @@ class Base(models.AbstractModel):
         runs ``records.action_done()`` later, in its own transaction; the
         call returns the ``Job``. Options are those of :meth:`delayable`.
         """
+        # given only when set: what mock_with_delay() records (as the
+        # original does) stays the same for jobs without timeout
+        options = {} if timeout is None else {"timeout": timeout}
         return DelayableRecordset(
             self,
             priority=priority,
@@ -36,6 +40,7 @@ class Base(models.AbstractModel):
             description=description,
             channel=channel,
             identity_key=identity_key,
+            **options,
         )
 
     def delayable(
@@ -46,6 +51,7 @@ class Base(models.AbstractModel):
         description=None,
         channel=None,
         identity_key=None,
+        timeout=None,
     ):
         """Return a :class:`~odoo.addons.queue_job.delay.Delayable`.
 
@@ -65,6 +71,8 @@ class Base(models.AbstractModel):
         :param identity_key: string, or function of the job returning one
                              (e.g. ``identity_exact``): no new job is stored
                              while one with the same key waits to run
+        :param timeout: seconds the job may run before it is interrupted
+                        inside its worker, overrides the job function's
         """
         return Delayable(
             self,
@@ -74,6 +82,7 @@ class Base(models.AbstractModel):
             description=description,
             channel=channel,
             identity_key=identity_key,
+            timeout=timeout,
         )
 
     def _patch_job_auto_delay(self, method_name, context_key=None):

@@ -128,6 +128,12 @@ class QueueJob(models.Model):
         "max. retries.\n"
         "Retries are infinite when empty.",
     )
+    timeout = fields.Float(
+        string="Timeout (s)",
+        help="Seconds this job may run: past them, it is interrupted inside "
+        "its worker and its transaction rolled back. 0: the timeout of its "
+        "job function, if any.",
+    )
     # the name of the job function: "<model>.method"
     channel_method_name = fields.Char(string="Complete Method Name", readonly=True)
     job_function_id = fields.Many2one(comodel_name="queue.job.function", readonly=True)

@@ -47,7 +47,10 @@ class QueueJobFunction(models.Model):
         "related_action_enable "
         "related_action_func_name "
         "related_action_kwargs "
-        "job_function_id ",
+        "job_function_id "
+        "timeout "
+        "retry_on_timeout",
+        defaults=(None, False),
     )
 
     def _default_channel(self):
@@ -94,6 +97,20 @@ class QueueJobFunction(models.Model):
         "* kwargs: keyword arguments given to that method\n"
         'Example: {"enable": True, "func_name": "related_action_foo", '
         '"kwargs": {"limit": 10}}',
+    )
+
+    timeout = fields.Float(
+        string="Timeout (s)",
+        help="Seconds a job of this function may run: past them, it is "
+        "interrupted inside its worker and its transaction rolled back. "
+        "0: no timeout (Odoo's limit_time_real still applies). A job "
+        "delayed with its own timeout uses that one.",
+    )
+    retry_on_timeout = fields.Boolean(
+        string="Retry on Timeout",
+        help="A job interrupted at its timeout is tried again later, per the "
+        "retry pattern and up to its max. retries, like a job raising a "
+        "RetryableJobError; otherwise it fails.",
     )
 
     @api.depends("model_id.model", "method")
@@ -190,6 +207,14 @@ class QueueJobFunction(models.Model):
                     record._related_action_format_error_message()
                 )
 
+    @api.constrains("timeout")
+    def _check_timeout(self):
+        for record in self:
+            if record.timeout < 0:
+                raise exceptions.ValidationError(
+                    _("The timeout of %s cannot be negative.", record.name)
+                )
+
     @api.model_create_multi
     def create(self, vals_list):
         """Merge job functions declared by several modules while installing them.
@@ -271,4 +296,6 @@ class QueueJobFunction(models.Model):
             related_action_func_name=related_action.get("func_name"),
             related_action_kwargs=related_action.get("kwargs", {}),
             job_function_id=config.id,
+            timeout=config.timeout or None,
+            retry_on_timeout=config.retry_on_timeout,
         )

@@ -54,3 +54,40 @@ class TestRunnerJob(models.Model):
                 }
             )
         raise RetryableJobError("try %s again" % name)
+
+    @api.model
+    def pg_sleep_then_record(self, name, duration):
+        """Wait ``duration`` seconds in a statement, then record the execution."""
+        self.env.cr.execute("SELECT pg_sleep(%s)", (duration,))
+        return self.record_run(name)
+
+    @api.model
+    def short_sleeps_then_record(self, name, duration):
+        """Sleep ``duration`` seconds by short steps (Python runs between
+        them), then record the execution."""
+        end = time.monotonic() + duration
+        while time.monotonic() < end:
+            time.sleep(0.05)
+        return self.record_run(name)
+
+    @api.model
+    def attempt_then_sleep(self, name, duration):
+        """Record the attempt (committed on its own), then sleep ``duration``
+        seconds and record the end."""
+        self.record_run_committed(name, "attempt")
+        time.sleep(duration)
+        return self.record_run(name, label="end")
+
+    def record_run_committed(self, name, label):
+        """Record an execution in a transaction of its own, committed at once."""
+        now = time.time()
+        with self.env.registry.cursor() as cr:
+            self.with_env(self.env(cr=cr)).create(
+                {
+                    "name": name,
+                    "label": label,
+                    "started_at": now,
+                    "finished_at": now,
+                    "worker_pid": os.getpid(),
+                }
+            )
