@@ -14,6 +14,7 @@ from contextlib import closing
 import psycopg2
 import pytest
 from odoo.addons.queue_job.jobrunner import runner as runner_module
+from odoo.addons.queue_job.jobrunner import timings
 from odoo.addons.queue_job.jobrunner.config import RunnerConfig
 from odoo.addons.queue_job.jobrunner.runner import QueueJobRunner
 from odoo.addons.queue_job.lease import acquire_job_lease
@@ -43,8 +44,8 @@ def logs(caplog):
 
 @pytest.fixture
 def fast_maintenance(monkeypatch):
-    monkeypatch.setattr(runner_module, "MAINTENANCE_INTERVAL", 0.2)
-    monkeypatch.setattr(runner_module, "DISCOVERY_INTERVAL", 0.5)
+    monkeypatch.setattr(timings, "MAINTENANCE_INTERVAL", 0.2)
+    monkeypatch.setattr(timings, "DISCOVERY_INTERVAL", 0.5)
 
 
 def wait_for(predicate, timeout=10, message="condition"):

@@ -15,7 +15,6 @@ by the addon's ``post_load`` (``queue_job.odoo_hooks``). Nothing happens at
 import time.
 """
 import logging
-import os
 import resource
 import threading
 
@@ -23,7 +22,13 @@ from odoo.service import server
 from odoo.tools import config as odoo_config
 
 from .config import RunnerConfigError, is_disabled_channels
-from .runner import QueueJobRunner, _channels, load_runner_config, queue_job_section
+from .runner import (
+    SELECT_TIMEOUT,
+    QueueJobRunner,
+    _channels,
+    load_runner_config,
+    queue_job_section,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -71,29 +76,35 @@ class WorkerJobRunner(server.Worker):
 
     Its configuration is loaded (and validated) when the master process
     creates it; the runner itself is built in the worker process, after the
-    fork.
+    fork. Odoo's worker loop drives it, one iteration per turn:
+    ``sleep()`` is the runner's wait for notifications and
+    ``process_work()`` its work, so that the loop's own checks (parent
+    process, memory limits, watchdog) apply between two iterations.
     """
 
     def __init__(self, multi):
         super().__init__(multi)
-        # It never "pings" while it runs: not a reason to kill it.
-        self.watchdog_timeout = None
+        # The worker pings the master once per iteration, and an idle
+        # runner waits up to SELECT_TIMEOUT between two: on top of that,
+        # an iteration has what Odoo allows a unit of work (limit_time_real).
+        self.watchdog_timeout = SELECT_TIMEOUT + multi.timeout
         self.runner_config = load_runner_config()
         self.runner = None
         self._recover = False
 
-    def _new_runner(self):
-        runner = QueueJobRunner(config=self.runner_config)
-        runner.maintenance_tasks.append(self._check_parent)
-        return runner
-
     def start(self):
         result = super().start()
-        self.runner = self._new_runner()
+        self.runner = QueueJobRunner(config=self.runner_config)
+        self.runner.start()
         return result
 
+    def stop(self):
+        if self.runner:
+            self.runner.close()
+        return super().stop()
+
     def sleep(self):
-        pass  # process_work blocks in the runner's own wait
+        self.runner.wait()
 
     def check_limits(self):
         result = super().check_limits()
@@ -120,23 +131,18 @@ class WorkerJobRunner(server.Worker):
             odoo_config["limit_time_cpu"],
         )
         self._recover = True
-        self.runner.stop()
-
-    def _check_parent(self, now):
-        # The runner blocks process_work(), so Worker's own check of a dead
-        # master never runs: do it at each maintenance tick.
-        if os.getppid() != self.ppid:
-            _logger.info("WorkerJobRunner (%s) parent changed, stopping", self.pid)
-            self.alive = False
-            self.runner.stop()
+        self.runner.wakeup()
 
     def process_work(self):
         if self._recover:
-            _logger.info("WorkerJobRunner (%s) runner is reinitialized", self.pid)
-            self.runner = self._new_runner()
             self._recover = False
-            self.runner._sleep(START_DELAY)
-        self.runner.run()
+            _logger.info("WorkerJobRunner (%s) runner is reinitialized", self.pid)
+            self.runner.close()
+            self.runner = QueueJobRunner(config=self.runner_config)
+            self.runner.start()
+            self.runner.pause(START_DELAY)
+            return
+        self.runner.work_once()
 
 
 def _start_runner_thread(server_type):
