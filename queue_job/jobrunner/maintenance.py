@@ -44,9 +44,7 @@ class MaintenanceMixin:
         self._retry_leadership(now)
         for served in self.served.values():
             if served.retry is not None:
-                self._next_maintenance = min(
-                    self._next_maintenance, served.retry.until
-                )
+                self._next_maintenance = min(self._next_maintenance, served.retry.until)
         if now >= self._next_status:
             self._next_status = now + timings.STATUS_INTERVAL
             self._log_status()
