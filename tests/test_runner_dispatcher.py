@@ -11,6 +11,7 @@ import time
 
 import pytest
 from odoo.addons.queue_job.jobrunner import dispatcher as dispatcher_module
+from odoo.addons.queue_job.jobrunner import worker_pool
 from odoo.addons.queue_job.jobrunner.dispatcher import (
     DispatchResult,
     Endpoint,
@@ -242,7 +243,7 @@ def test_slow_job_is_waited_for_and_dispatch_never_blocks(make_dispatcher, resul
 
 
 def test_idle_threads_exit(make_dispatcher, results, monkeypatch):
-    monkeypatch.setattr(dispatcher_module, "IDLE_THREAD_TTL", 0.3)
+    monkeypatch.setattr(worker_pool, "IDLE_THREAD_TTL", 0.3)
     with FakeOdoo() as server:
         answer_200(server)
         dispatcher = make_dispatcher(server.port, sessions=False)
