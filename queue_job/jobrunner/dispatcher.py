@@ -5,11 +5,11 @@ Each request is sent by a thread of a small pool, with a blocking socket:
 the runner's loop never blocks on HTTP (``dispatch()`` only queues the
 request). The pool holds a thread per request in flight, which the channels'
 capacity bounds; a thread that finished its request takes the next one, and
-exits after ``worker_pool.IDLE_THREAD_TTL`` seconds without work: no thread per job.
-Threads rather than an event loop because a request is a few system calls
-(connect, send, receive, close), and asyncio's streams cost about 0.35 ms of
-CPU per request on top of them, about as much as the rest of the runner's
-work for a job. Connections are HTTP/1.1 and reused when the server keeps
+exits after ``worker_pool.IDLE_THREAD_TTL`` seconds without work: no
+thread per job. Threads rather than an event loop because a request is a
+few system calls (connect, send, receive, close), and asyncio's streams
+cost about as much CPU per request as the rest of the runner's work for a
+job (see docs/performance.rst). Connections are HTTP/1.1 and reused when the server keeps
 them open (a reverse proxy usually does; Odoo 15's own server answers in
 HTTP/1.0 and closes them).
 
