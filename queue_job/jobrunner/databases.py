@@ -232,6 +232,13 @@ class ServedDatabasesMixin:
             self._close(served)
             self._connection_failed(served, exc, time.monotonic())
 
+    def run_on(self, served, call, resets=()):
+        """``call(db)`` on the connection of ``served``, its result; None when
+        the connection was lost meanwhile (see ``connection_of``)."""
+        with self.connection_of(served, resets=resets) as db:
+            return call(db)
+        return None
+
     def _connection_failed(self, served, exc, now):
         """Schedule a new connection attempt, later each time it fails."""
         delay = served.connection_failed(now)

@@ -43,9 +43,9 @@ class DispatchingMixin:
         if served.role != LEADER:
             served.pending_resets.update(uuids)
             return
-        reset = None
-        with self.connection_of(served, resets=uuids) as db:
-            reset = db.reset_jobs_to_pending(uuids)
+        reset = self.run_on(
+            served, lambda db: db.reset_jobs_to_pending(uuids), resets=uuids
+        )
         if reset is None:
             return
         for result in results:
@@ -94,11 +94,11 @@ class DispatchingMixin:
             # back, these were not marked.
             self.channel_manager.remove_db(db_name)
             return
-        enqueued = None
         # Maybe committed when the connection fails: reset them once back
         # (a no-op for those not enqueued).
-        with self.connection_of(served, resets=uuids) as db:
-            enqueued = db.set_jobs_enqueued(uuids)
+        enqueued = self.run_on(
+            served, lambda db: db.set_jobs_enqueued(uuids), resets=uuids
+        )
         if enqueued is None:
             return
         for job in jobs:
