@@ -9,9 +9,9 @@ exits after ``worker_pool.IDLE_THREAD_TTL`` seconds without work: no
 thread per job. Threads rather than an event loop because a request is a
 few system calls (connect, send, receive, close), and asyncio's streams
 cost about as much CPU per request as the rest of the runner's work for a
-job (see docs/performance.rst). Connections are HTTP/1.1 and reused when the server keeps
-them open (a reverse proxy usually does; Odoo 15's own server answers in
-HTTP/1.0 and closes them).
+job (see docs/performance.rst). Connections are HTTP/1.1 and reused when
+the server keeps them open (a reverse proxy usually does; Odoo 15's own
+server answers in HTTP/1.0 and closes them).
 
 Timeouts. The request is the job's ticket: while it is alive, the job is in
 Odoo's hands (queued in the listen backlog or running in a worker), so the
