@@ -423,3 +423,33 @@ def test_async_http_get_compatibility_helper(fake_db_factory, fake_odoo, logs):
         "http", "127.0.0.1", fake_odoo.port, None, None, db.name, uuid
     ).join(10)
     assert db.state(uuid) == "done"
+
+
+def test_unexpected_error_closes_pauses_and_reopens(
+    fake_db_factory, driven_runner, logs, long_waits, monkeypatch
+):
+    """The recovery is one iteration's business: close, pause, then the
+    next iteration after the pause opens the databases again."""
+    monkeypatch.setattr(timings, "ERROR_RECOVERY_DELAY", 0.2)
+    db = fake_db_factory()
+    runner = driven_runner([db.name])
+    runner.work_once()
+    failures = []
+
+    def broken_notifications():
+        failures.append(True)
+        raise RuntimeError("surprise")
+
+    runner.process_notifications = broken_notifications
+    runner.work_once()
+    assert "exception: sleeping 0s and retrying" in logs.text
+    assert runner.db_by_name == {}
+    del runner.process_notifications
+    runner.work_once()  # paused: nothing happens
+    assert len(failures) == 1 and runner.db_by_name == {}
+    runner.wait()  # until the pause is over
+    runner.work_once()
+    assert list(runner.db_by_name) == [db.name]
+    ready = "queue job runner ready for db %s" % db.name
+    assert logs.text.count(ready) == 2
+    assert logs.text.count("initializing database connections") == 2
