@@ -288,8 +288,8 @@ class TestPreforkServer:
         asserted in test_runner_loop.py)."""
         (uuid,) = jobs.delay(1, label="eta", eta=4)
         jobs.wait_done([uuid], timeout=30)
-        eta, date_enqueued = jobs.job_row(uuid, "eta", "date_enqueued")
-        assert date_enqueued >= eta
+        eta, date_started = jobs.job_row(uuid, "eta", "date_started")
+        assert date_started >= eta
 
     def test_prefork_retry_pattern(self, prefork_server, jobs, committed_env):
         with committed_env() as env:
