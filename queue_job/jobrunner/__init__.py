@@ -17,6 +17,7 @@ import time.
 import logging
 import resource
 import threading
+import time
 
 from odoo.service import server
 from odoo.tools import config as odoo_config
@@ -33,6 +34,9 @@ from .runner import (
 _logger = logging.getLogger(__name__)
 
 START_DELAY = 5  # seconds the runner thread waits for the server to be up
+# Seconds between two checks of the runner worker's limits (see
+# WorkerJobRunner.check_limits).
+LIMITS_CHECK_INTERVAL = 1
 
 # The [queue_job] section as it was when this package was imported, kept for
 # compatibility; the runner reads the section again when it is built, so
@@ -91,6 +95,7 @@ class WorkerJobRunner(server.Worker):
         self.runner_config = load_runner_config()
         self.runner = None
         self._recover = False
+        self._next_limits_check = 0.0
 
     def start(self):
         result = super().start()
@@ -107,6 +112,16 @@ class WorkerJobRunner(server.Worker):
         self.runner.wait()
 
     def check_limits(self):
+        """Odoo's checks (parent, memory), at most every LIMITS_CHECK_INTERVAL.
+
+        Odoo checks at every turn of its loop, a request for an HTTP worker;
+        the runner turns at every notification, several times per job, and
+        the checks cost a good part of what the runner spends on a job.
+        """
+        now = time.monotonic()
+        if now < self._next_limits_check:
+            return None
+        self._next_limits_check = now + LIMITS_CHECK_INTERVAL
         result = super().check_limits()
         # limit_time_cpu bounds the CPU time of a request; the runner is no
         # request and accumulates CPU time for as long as it lives, so it is
