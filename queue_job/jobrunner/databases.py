@@ -99,7 +99,7 @@ class ServedDatabasesMixin:
     def initialize_databases(self):
         now = time.monotonic()
         for db_name in self._list_db_names() or []:
-            self._open_database(self._served(db_name), now)
+            self._open_database(self._served(db_name))
         self._next_discovery = now + timings.DISCOVERY_INTERVAL
 
     def refresh_databases(self, now):
@@ -119,7 +119,7 @@ class ServedDatabasesMixin:
             for db_name in sorted(names):
                 served = self._served(db_name)
                 if served.db is None and served.retry_due(now):
-                    self._open_database(served, now)
+                    self._open_database(served)
         for served in list(self.served.values()):
             if served.db is None:
                 continue
@@ -135,21 +135,19 @@ class ServedDatabasesMixin:
 
     # -- opening, leading, standing by ------------------------------------
 
-    def _open_database(self, served, now):
+    def _open_database(self, served):
         """Connect to a database and load its jobs, if it is to be served."""
-        try:
-            db = Database(served.name, self.config)
-        except psycopg2.Error as exc:
-            self._connection_failed(served, exc, now)
+        db = self.run_on(served, lambda _none: Database(served.name, self.config))
+        if db is None:
             return
         if not db.has_queue_job:
             db.close()
             self._set_not_served(served, db.not_served_reason)
             return
         served.db = db
-        self._take_lead(served, now)
+        self._take_lead(served)
 
-    def _take_lead(self, served, now):
+    def _take_lead(self, served):
         """Lead ``served`` if this runner gets its leader lock, else stand by.
 
         Only the leader of a database dispatches and rescues its jobs; it
@@ -192,12 +190,12 @@ class ServedDatabasesMixin:
         served.connected(STANDBY)
         served.not_served_reason = None
 
-    def _retry_leadership(self, now):
+    def _retry_leadership(self):
         for served in list(self.served.values()):
             if served.role == STANDBY:
                 # Not served meanwhile: its jobs are loaded when it leads.
                 served.db.pop_notifications()
-                self._take_lead(served, now)
+                self._take_lead(served)
 
     def _set_not_served(self, served, reason):
         served.connected(NOT_SERVED)
@@ -272,7 +270,7 @@ class ServedDatabasesMixin:
             if probe.succeeded():
                 _logger.info("db %s accepts connections again", served.name)
                 served.retry.succeeded()
-                self._open_database(served, now)
+                self._open_database(served)
 
     def _close(self, served, remove_jobs=True):
         """Close the connection of ``served``, forgetting its jobs if asked."""

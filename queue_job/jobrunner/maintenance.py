@@ -39,9 +39,9 @@ class MaintenanceMixin:
         else:
             for served in list(self.served.values()):
                 if served.retry is not None and served.retry_due(now):
-                    self._open_database(served, now)
+                    self._open_database(served)
             self._keep_alive(now)
-        self._retry_leadership(now)
+        self._retry_leadership()
         for served in self.served.values():
             if served.retry is not None:
                 self._next_maintenance = min(self._next_maintenance, served.retry.until)
