@@ -24,7 +24,7 @@ import logging
 import re
 import selectors
 import time
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 import psycopg2
 
@@ -209,7 +209,6 @@ class ServedDatabasesMixin:
 
     # -- losing and closing -----------------------------------------------
 
-    @contextmanager
     def connection_of(self, served, resets=()):
         """Use the connection of ``served``; losing it starts its backoff.
 
@@ -219,16 +218,14 @@ class ServedDatabasesMixin:
         reset to pending then, and the block's remaining work is skipped
         (check ``served.db`` after the block when it matters).
         """
-        try:
-            yield served.db
-        except psycopg2.Error as exc:
-            served.pending_resets.update(resets)
-            if served.role == LEADER:
-                _logger.warning(
-                    "lost the connection to db %s", served.name, exc_info=True
-                )
-            self._close(served)
-            self._connection_failed(served, exc, time.monotonic())
+        return _ConnectionGuard(self, served, resets)
+
+    def _connection_lost(self, served, exc, resets):
+        served.pending_resets.update(resets)
+        if served.role == LEADER:
+            _logger.warning("lost the connection to db %s", served.name, exc_info=exc)
+        self._close(served)
+        self._connection_failed(served, exc, time.monotonic())
 
     def run_on(self, served, call, resets=()):
         """``call(db)`` on the connection of ``served``, its result; None when
@@ -298,3 +295,24 @@ class ServedDatabasesMixin:
         for uuid in served.db.reset_jobs_to_pending(served.pending_resets):
             _logger.warning("state of job %s was reset from enqueued to pending", uuid)
         served.pending_resets = set()
+
+
+class _ConnectionGuard:
+    """The context manager of ``connection_of`` (a class: it is entered
+    several times per job, where a generator costs more)."""
+
+    __slots__ = ("runner", "served", "resets")
+
+    def __init__(self, runner, served, resets):
+        self.runner = runner
+        self.served = served
+        self.resets = resets
+
+    def __enter__(self):
+        return self.served.db
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is None or not issubclass(exc_type, psycopg2.Error):
+            return False
+        self.runner._connection_lost(self.served, exc, self.resets)
+        return True

@@ -32,7 +32,6 @@ import os
 import selectors
 import time
 from collections import deque
-from contextlib import contextmanager
 
 from . import timings
 from .backoff import Backoff
@@ -190,23 +189,19 @@ class QueueJobRunner(
         self._paused_until = 0.0
         return False
 
-    @contextmanager
-    def _recovering(self):
+    def _recover(self):
         """After an unexpected error: close everything, pause, start over.
 
         The databases are opened again (their jobs reloaded) once the pause
         is over, so that a bug or a surprise in one iteration costs a pause
         rather than the runner.
         """
-        try:
-            yield
-        except Exception:
-            _logger.exception(
-                "exception: sleeping %ds and retrying", timings.ERROR_RECOVERY_DELAY
-            )
-            self.close_databases()
-            self._databases_opened = False
-            self.pause(timings.ERROR_RECOVERY_DELAY)
+        _logger.exception(
+            "exception: sleeping %ds and retrying", timings.ERROR_RECOVERY_DELAY
+        )
+        self.close_databases()
+        self._databases_opened = False
+        self.pause(timings.ERROR_RECOVERY_DELAY)
 
     # -- one iteration -----------------------------------------------------
 
@@ -214,7 +209,7 @@ class QueueJobRunner(
         """The work of one loop iteration, without its wait."""
         if self._stop or self._paused():
             return
-        with self._recovering():
+        try:
             if not self._databases_opened:
                 _logger.info("initializing database connections")
                 self.initialize_databases()
@@ -226,11 +221,15 @@ class QueueJobRunner(
             self.run_maintenance(now)
             self.probe_databases(now)
             self.run_jobs()
+        except Exception:
+            self._recover()
 
     def wait(self):
         """The wait of one loop iteration (see ``wait_notification``)."""
-        with self._recovering():
+        try:
             self.wait_notification()
+        except Exception:
+            self._recover()
 
     def run_once(self):
         """One iteration of the loop: its work, then its wait."""
