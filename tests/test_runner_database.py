@@ -94,7 +94,8 @@ def test_notification_carries_what_the_scheduler_needs(fake_db, connections):
     channel, row_uuid, seq, date_created, priority, eta, state = row
     assert (channel, row_uuid, priority, state) == ("root.sub", uuid, 7, "pending")
     assert isinstance(date_created, float) and isinstance(eta, float)
-    assert 25 < eta - time.time() < 35
+    # both from one statement's now(): the eta asked for, in epoch seconds
+    assert eta - date_created == 30
 
 
 def test_notifications_in_commit_order_and_delete(fake_db, connections):

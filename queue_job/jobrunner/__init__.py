@@ -15,19 +15,28 @@ by the addon's ``post_load`` (``queue_job.odoo_hooks``). Nothing happens at
 import time.
 """
 import logging
-import os
 import resource
 import threading
+import time
 
 from odoo.service import server
 from odoo.tools import config as odoo_config
 
 from .config import RunnerConfigError, is_disabled_channels
-from .runner import QueueJobRunner, _channels, load_runner_config, queue_job_section
+from .runner import (
+    SELECT_TIMEOUT,
+    QueueJobRunner,
+    _channels,
+    load_runner_config,
+    queue_job_section,
+)
 
 _logger = logging.getLogger(__name__)
 
 START_DELAY = 5  # seconds the runner thread waits for the server to be up
+# Seconds between two checks of the runner worker's limits (see
+# WorkerJobRunner.check_limits).
+LIMITS_CHECK_INTERVAL = 1
 
 # The [queue_job] section as it was when this package was imported, kept for
 # compatibility; the runner reads the section again when it is built, so
@@ -71,31 +80,48 @@ class WorkerJobRunner(server.Worker):
 
     Its configuration is loaded (and validated) when the master process
     creates it; the runner itself is built in the worker process, after the
-    fork.
+    fork. Odoo's worker loop drives it, one iteration per turn:
+    ``sleep()`` is the runner's wait for notifications and
+    ``process_work()`` its work, so that the loop's own checks (parent
+    process, memory limits, watchdog) apply between two iterations.
     """
 
     def __init__(self, multi):
         super().__init__(multi)
-        # It never "pings" while it runs: not a reason to kill it.
-        self.watchdog_timeout = None
+        # The worker pings the master once per iteration, and an idle
+        # runner waits up to SELECT_TIMEOUT between two: on top of that,
+        # an iteration has what Odoo allows a unit of work (limit_time_real).
+        self.watchdog_timeout = SELECT_TIMEOUT + multi.timeout
         self.runner_config = load_runner_config()
         self.runner = None
         self._recover = False
-
-    def _new_runner(self):
-        runner = QueueJobRunner(config=self.runner_config)
-        runner.maintenance_tasks.append(self._check_parent)
-        return runner
+        self._next_limits_check = 0.0
 
     def start(self):
         result = super().start()
-        self.runner = self._new_runner()
+        self.runner = QueueJobRunner(config=self.runner_config)
+        self.runner.start()
         return result
 
+    def stop(self):
+        if self.runner:
+            self.runner.close()
+        return super().stop()
+
     def sleep(self):
-        pass  # process_work blocks in the runner's own wait
+        self.runner.wait()
 
     def check_limits(self):
+        """Odoo's checks (parent, memory), at most every LIMITS_CHECK_INTERVAL.
+
+        Odoo checks at every turn of its loop, a request for an HTTP worker;
+        the runner turns at every notification, several times per job, and
+        the checks cost a good part of what the runner spends on a job.
+        """
+        now = time.monotonic()
+        if now < self._next_limits_check:
+            return None
+        self._next_limits_check = now + LIMITS_CHECK_INTERVAL
         result = super().check_limits()
         # limit_time_cpu bounds the CPU time of a request; the runner is no
         # request and accumulates CPU time for as long as it lives, so it is
@@ -120,23 +146,18 @@ class WorkerJobRunner(server.Worker):
             odoo_config["limit_time_cpu"],
         )
         self._recover = True
-        self.runner.stop()
-
-    def _check_parent(self, now):
-        # The runner blocks process_work(), so Worker's own check of a dead
-        # master never runs: do it at each maintenance tick.
-        if os.getppid() != self.ppid:
-            _logger.info("WorkerJobRunner (%s) parent changed, stopping", self.pid)
-            self.alive = False
-            self.runner.stop()
+        self.runner.wakeup()
 
     def process_work(self):
         if self._recover:
-            _logger.info("WorkerJobRunner (%s) runner is reinitialized", self.pid)
-            self.runner = self._new_runner()
             self._recover = False
-            self.runner._sleep(START_DELAY)
-        self.runner.run()
+            _logger.info("WorkerJobRunner (%s) runner is reinitialized", self.pid)
+            self.runner.close()
+            self.runner = QueueJobRunner(config=self.runner_config)
+            self.runner.start()
+            self.runner.pause(START_DELAY)
+            return
+        self.runner.work_once()
 
 
 def _start_runner_thread(server_type):

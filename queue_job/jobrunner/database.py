@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import psycopg2
 from psycopg2 import sql
 
+from ..lifecycle import DEFAULT_PRIORITY
 from . import queries, sql_rescue
 from .channels import NOT_DONE, record_settings
 from .sql_rescue import (  # noqa: F401 (imported from here by queue_job.rescue)
@@ -27,8 +28,7 @@ from .sql_rescue import (  # noqa: F401 (imported from here by queue_job.rescue)
 _logger = logging.getLogger(__name__)
 
 # What the scheduler assumes when a row has no value (it needs orderable
-# values); these are the ORM defaults.
-DEFAULT_PRIORITY = 10
+# values): the default priority of a job, and the epoch.
 DEFAULT_DATE_CREATED = 0.0
 
 # The database uuid recorded when queue_job was installed (an

@@ -5,13 +5,13 @@ Each request is sent by a thread of a small pool, with a blocking socket:
 the runner's loop never blocks on HTTP (``dispatch()`` only queues the
 request). The pool holds a thread per request in flight, which the channels'
 capacity bounds; a thread that finished its request takes the next one, and
-exits after ``IDLE_THREAD_TTL`` seconds without work: no thread per job.
-Threads rather than an event loop because a request is a few system calls
-(connect, send, receive, close), and asyncio's streams cost about 0.35 ms of
-CPU per request on top of them, about as much as the rest of the runner's
-work for a job. Connections are HTTP/1.1 and reused when the server keeps
-them open (a reverse proxy usually does; Odoo 15's own server answers in
-HTTP/1.0 and closes them).
+exits after ``worker_pool.IDLE_THREAD_TTL`` seconds without work: no
+thread per job. Threads rather than an event loop because a request is a
+few system calls (connect, send, receive, close), and asyncio's streams
+cost about as much CPU per request as the rest of the runner's work for a
+job (see docs/performance.rst). Connections are HTTP/1.1 and reused when
+the server keeps them open (a reverse proxy usually does; Odoo 15's own
+server answers in HTTP/1.0 and closes them).
 
 Timeouts. The request is the job's ticket: while it is alive, the job is in
 Odoo's hands (queued in the listen backlog or running in a worker), so the
@@ -41,89 +41,39 @@ again, at once).
 
 Free of Odoo and database imports: results are handed to a callback.
 """
-import base64
-import contextlib
 import logging
-import select
 import socket
 import ssl
 import threading
 import time
-from collections import deque, namedtuple
-from urllib.parse import quote
+from collections import namedtuple
+
+from .http_connection import (  # noqa: F401 (public names of this module)
+    DispatchError,
+    HttpConnection,
+    _set_socket_options,
+    _StaleConnection,
+    basic_auth,
+    build_request,
+    runjob_path,
+    session_cookie,
+    session_path,
+)
+from .worker_pool import WorkerPool
 
 _logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10  # seconds to establish a connection (and TLS)
-IDLE_CONNECTION_TTL = 15  # seconds an unused keep-alive connection is kept
 MAX_IDLE_CONNECTIONS = 32
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 1024 * 1024  # larger bodies (error pages) are not kept
-USER_AGENT = "odoo-queue-job-runner"
-SESSION_COOKIE = "session_id"  # Odoo's
 SESSION_TTL = 600  # seconds a session is used before it is asked again
 SESSION_RETRY = 60  # seconds before asking again when Odoo gave none
 ADDRESS_TTL = 60  # seconds the address that answered for the host is reused
-IDLE_THREAD_TTL = 60  # seconds a thread of the pool waits for work before exiting
 THREAD_NAME = "queue_job.dispatcher"
 
 Endpoint = namedtuple("Endpoint", "scheme host port user password")
 
 # error: None when Odoo answered 2xx, else a short description.
 DispatchResult = namedtuple("DispatchResult", "db_name uuid error")
-
-
-class DispatchError(Exception):
-    """The request did not get a 2xx answer."""
-
-
-class _StaleConnection(DispatchError):
-    """A reused keep-alive connection was closed by the server before use."""
-
-
-def runjob_path(db_name, uuid):
-    return "/queue_job/runjob?db=%s&job_uuid=%s" % (
-        quote(db_name, safe=""),
-        quote(uuid, safe=""),
-    )
-
-
-def session_path(db_name):
-    return "/queue_job/session?db=%s" % quote(db_name, safe="")
-
-
-def basic_auth(user, password):
-    """Value of the Authorization header for HTTP basic authentication."""
-    credentials = "%s:%s" % (user, password or "")
-    return "Basic %s" % base64.b64encode(credentials.encode()).decode("ascii")
-
-
-def build_request(endpoint, path, session_id=None):
-    """The bytes of a keep-alive GET request for ``path``."""
-    host = endpoint.host
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % host  # IPv6 literal
-    lines = [
-        "GET %s HTTP/1.1" % path,
-        "Host: %s:%s" % (host, endpoint.port),
-        "User-Agent: %s" % USER_AGENT,
-        "Accept: */*",
-        "Connection: keep-alive",
-    ]
-    if endpoint.user:
-        lines.append("Authorization: %s" % basic_auth(endpoint.user, endpoint.password))
-    if session_id:
-        lines.append("Cookie: %s=%s" % (SESSION_COOKIE, session_id))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def session_cookie(set_cookie_headers):
-    """The value of Odoo's session cookie among ``Set-Cookie`` values."""
-    for header in set_cookie_headers:
-        name, _sep, rest = header.partition("=")
-        if name.strip() == SESSION_COOKIE:
-            return rest.split(";", 1)[0].strip() or None
-    return None
 
 
 class _Session:
@@ -135,223 +85,6 @@ class _Session:
         self.session_id = None
         self.renew_at = 0.0
         self.renewing = False
-
-
-def _set_socket_options(sock):
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if hasattr(socket, "TCP_KEEPIDLE"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
-    except OSError:
-        _logger.debug("could not set TCP options on the dispatch socket")
-
-
-class _Connection:
-    """One HTTP/1.1 connection, used for one request at a time."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.reader = sock.makefile("rb")
-        self.idle_since = time.monotonic()
-
-    def usable(self, now):
-        """Whether an idle connection can carry a request: the server has not
-        closed it (an idle connection with something to read has been closed,
-        or sent what it should not have)."""
-        if now - self.idle_since >= IDLE_CONNECTION_TTL:
-            return False
-        try:
-            readable, _w, _x = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
-
-    def close(self):
-        self.reader.close()
-        self.sock.close()
-
-    def abort(self):
-        """Unblock a thread reading or writing this connection (from another
-        thread): its call fails or sees the end of the stream."""
-        with contextlib.suppress(OSError):  # already closed by the peer
-            self.sock.shutdown(socket.SHUT_RDWR)
-
-    def request(self, request_bytes, reused):
-        """Send a request; return ``(status, keep_alive, headers)``."""
-        try:
-            self.sock.sendall(request_bytes)
-            status_line = self._readline()
-        except ConnectionError:
-            if reused:
-                raise _StaleConnection("connection closed before use") from None
-            raise
-        if not status_line:
-            if reused:
-                raise _StaleConnection("connection closed before use")
-            raise DispatchError("connection closed without a response")
-        version, status = self._parse_status_line(status_line)
-        headers = self._read_headers()
-        keep_alive = self._read_body(version, status, headers)
-        return status, keep_alive, headers
-
-    def _readline(self):
-        line = self.reader.readline(MAX_HEADER_BYTES + 1)
-        if len(line) > MAX_HEADER_BYTES:
-            raise DispatchError("HTTP response line too long")
-        return line
-
-    def _skip(self, size):
-        """Read and drop ``size`` bytes of the body."""
-        if len(self.reader.read(size)) < size:
-            raise DispatchError("connection closed in the response body")
-
-    @staticmethod
-    def _parse_status_line(line):
-        parts = line.decode("latin-1").split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-            raise DispatchError("invalid HTTP status line %r" % line[:100])
-        try:
-            return parts[0], int(parts[1])
-        except ValueError:
-            raise DispatchError("invalid HTTP status line %r" % line[:100]) from None
-
-    def _read_headers(self):
-        """``{lowercase name: value}``, but ``set-cookie``: a list of values."""
-        headers = {"set-cookie": []}
-        size = 0
-        while True:
-            line = self._readline()
-            size += len(line)
-            if size > MAX_HEADER_BYTES:
-                raise DispatchError("HTTP response headers too large")
-            if not line:
-                raise DispatchError("connection closed in the response headers")
-            if line in (b"\r\n", b"\n"):
-                return headers
-            name, _sep, value = line.decode("latin-1").partition(":")
-            name = name.strip().lower()
-            if name == "set-cookie":
-                headers[name].append(value.strip())
-            else:
-                headers[name] = value.strip()
-
-    def _read_body(self, version, status, headers):
-        """Consume the body; return whether the connection can be reused."""
-        connection = headers.get("connection", "").lower()
-        if version == "HTTP/1.0":
-            keep_alive = "keep-alive" in connection
-        else:
-            keep_alive = "close" not in connection
-        if status in (204, 304) or 100 <= status < 200:
-            return keep_alive
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._read_chunked()
-            return keep_alive
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                length = int(length)
-            except ValueError:
-                raise DispatchError("invalid Content-Length %r" % length) from None
-            if length > MAX_BODY_BYTES:
-                return False  # not worth reading: drop the connection
-            self._skip(length)
-            return keep_alive
-        # No framing: the body ends when the server closes the connection.
-        # Nothing is needed from it.
-        return False
-
-    def _read_chunked(self):
-        total = 0
-        while True:
-            size_line = self._readline()
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise DispatchError("invalid chunked encoding") from None
-            if size == 0:
-                while self._readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise DispatchError("HTTP response body too large")
-            self._skip(size + 2)
-
-
-class _WorkerPool:
-    """Threads that run queued calls, one call per thread at a time.
-
-    A call queued when no thread is waiting gets a new thread; a thread that
-    waited ``IDLE_THREAD_TTL`` seconds without work exits. So the pool holds
-    as many threads as calls run at the same time, and no more once they
-    are done.
-    """
-
-    def __init__(self, name):
-        self.name = name
-        self._ready = threading.Condition()
-        self._calls = deque()
-        self._waiting = 0  # threads waiting for a call
-        self._threads = set()
-        self._stopping = False
-
-    def submit(self, function, *args):
-        """Queue ``function(*args)``; False (not queued) once stopping."""
-        with self._ready:
-            if self._stopping:
-                return False
-            self._calls.append((function, args))
-            if self._waiting >= len(self._calls):
-                self._ready.notify()
-            else:
-                thread = threading.Thread(
-                    target=self._work, name=self.name, daemon=True
-                )
-                self._threads.add(thread)
-                thread.start()
-        return True
-
-    def _work(self):
-        while True:
-            with self._ready:
-                call = self._next_call()
-                if call is None:
-                    self._threads.discard(threading.current_thread())
-                    return
-            function, args = call
-            try:
-                function(*args)
-            except Exception:
-                _logger.exception("error in the dispatcher's %s", function.__name__)
-
-    def _next_call(self):
-        """The next queued call, waited for; None when the thread is to exit
-        (stopping, or idle for ``IDLE_THREAD_TTL``). Under ``_ready``."""
-        while not self._calls and not self._stopping:
-            self._waiting += 1
-            notified = self._ready.wait(IDLE_THREAD_TTL)
-            self._waiting -= 1
-            if not notified and not self._calls:
-                return None
-        if self._stopping:
-            return None
-        return self._calls.popleft()
-
-    def stop(self, timeout):
-        """Drop the queued calls and wait up to ``timeout`` seconds for the
-        threads, whose running calls must be made to end meanwhile."""
-        with self._ready:
-            self._stopping = True
-            self._calls.clear()
-            self._ready.notify_all()
-            threads = list(self._threads)
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class HttpDispatcher:
@@ -393,7 +126,7 @@ class HttpDispatcher:
     def start(self):
         self._stopped = False
         self._in_flight = 0
-        self._pool = _WorkerPool(THREAD_NAME)
+        self._pool = WorkerPool(THREAD_NAME)
 
     def stop(self, timeout=5):
         """Stop sending; requests in flight are abandoned (not failed).
@@ -527,7 +260,7 @@ class HttpDispatcher:
                 candidate.close()
         reused = conn is not None
         if conn is None:
-            conn = _Connection(self._open_socket())
+            conn = HttpConnection(self._open_socket())
         with self._lock:
             if self._stopped:
                 conn.close()
