@@ -153,14 +153,13 @@ def decide_after_run(cause, tries, max_retries):
         return RunEnd.NOTHING_TO_DO, True
     if cause is Cause.RETRYABLE:
         return RunEnd.RETRY_LATER, True
-    if cause is Cause.RETRYABLE_TIMEOUT:
-        if retries_exhausted(tries + 1, max_retries):
-            return RunEnd.FAIL, True
-        return RunEnd.RETRY_LATER, True
     if cause is Cause.INTERRUPTED:
         return RunEnd.REQUEUE, False
-    if cause is Cause.WORKER_DIED:
+    if cause in (Cause.RETRYABLE_TIMEOUT, Cause.WORKER_DIED):
+        # the try counts, and may have been the last one
         if retries_exhausted(tries + 1, max_retries):
             return RunEnd.FAIL, True
+        if cause is Cause.RETRYABLE_TIMEOUT:
+            return RunEnd.RETRY_LATER, True
         return RunEnd.REQUEUE, True
     return RunEnd.FAIL, True

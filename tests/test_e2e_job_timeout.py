@@ -7,10 +7,9 @@ the job after an interrupted one runs in the same process, if it survived.
 """
 import os
 import time
-from contextlib import closing
 
-import psycopg2
 import pytest
+from e2e_jobs import DatabaseJobs
 
 # real Odoo servers: left out by pytest -m "not slow"
 pytestmark = pytest.mark.slow
@@ -22,21 +21,8 @@ SLEEP = 30
 INTERRUPTED_WITHIN = 10
 
 
-class TimeoutJobs:
+class TimeoutJobs(DatabaseJobs):
     """Delays test jobs and observes them, directly in the database."""
-
-    def __init__(self, db_name, committed_env, prefix):
-        self.db_name = db_name
-        self.committed_env = committed_env
-        self.prefix = prefix
-        self.uuids = []
-
-    def sql(self, query, args=None):
-        with closing(psycopg2.connect(dbname=self.db_name)) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cr:
-                cr.execute(query, args)
-                return cr.fetchall() if cr.description else None
 
     def delay(self, method, suffix, *args, model="test.runner.job", **options):
         """Delay ``model.method(<prefix><suffix>, *args)``; its uuid."""

@@ -13,11 +13,10 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
-import psycopg2
 import pytest
+from e2e_jobs import DatabaseJobs
 from harness.odoo_runtime import REPO_ROOT
 from harness.server import OdooServer
 
@@ -28,21 +27,8 @@ CHANNELS = "root:3,e2e_a:1,e2e_b:2,e2e_seq:1:sequential"
 FAILED_JOB_ERROR = "odoo.addons.queue_job.exception.FailedJobError"
 
 
-class Jobs:
+class Jobs(DatabaseJobs):
     """Delays test jobs and observes them, directly in the database."""
-
-    def __init__(self, db_name, committed_env, prefix):
-        self.db_name = db_name
-        self.committed_env = committed_env
-        self.prefix = prefix
-        self.uuids = []
-
-    def sql(self, query, args=None):
-        with closing(psycopg2.connect(dbname=self.db_name)) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cr:
-                cr.execute(query, args)
-                return cr.fetchall() if cr.description else None
 
     def delay(self, count=1, duration=0.0, label=None, method="record_run", **options):
         """Delay ``count`` jobs in one transaction; return their uuids."""

@@ -42,17 +42,7 @@ class TestRunnerJob(models.Model):
     @api.model
     def record_then_retry(self, name, label=None):
         """Record the attempt (committed on its own), then ask for a retry."""
-        now = time.time()
-        with self.env.registry.cursor() as cr:
-            self.with_env(self.env(cr=cr)).create(
-                {
-                    "name": name,
-                    "label": label,
-                    "started_at": now,
-                    "finished_at": now,
-                    "worker_pid": os.getpid(),
-                }
-            )
+        self.record_run_committed(name, label)
         raise RetryableJobError("try %s again" % name)
 
     @api.model
