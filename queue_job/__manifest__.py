@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 {
     "name": "Job Queue",
-    "version": "15.0.3.6.0",
+    "version": "15.0.3.7.0",
     "author": "queue_job maintainers",
     "website": "https://github.com/queue-job/queue_job",
     "license": "LGPL-3",
