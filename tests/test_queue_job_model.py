@@ -601,7 +601,7 @@ class TestMaintenance(JobCase):
         started = self._job_in_state(STARTED, date_started=now - timedelta(minutes=4))
         running = self._job_in_state(STARTED, date_started=now - timedelta(minutes=2))
         with mock.patch.dict(
-            "odoo.addons.queue_job.models.queue_job.config.options",
+            "odoo.addons.queue_job.models.queue_job_maintenance.config.options",
             {"limit_time_real": 120},
         ):
             self.queue_job.requeue_stuck_jobs(enqueued_delta=1, started_delta=-1)

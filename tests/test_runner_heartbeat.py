@@ -14,7 +14,7 @@ from test_runner_loop import RunnerUnderTest, wait_for
 
 HEARTBEAT_ROWS = (
     "SELECT host, pid, role, leader_since IS NOT NULL, channels, dispatched,"
-    " rescued, reset, last_seen <= now() AT TIME ZONE 'utc'"
+    " rescued, reset, last_seen > now() AT TIME ZONE 'utc' - interval '1 minute'"
     " FROM queue_job_runner_heartbeat ORDER BY role, pid"
 )
 

@@ -1,42 +1,27 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0.html)
 import logging
 import random
-from datetime import datetime, timedelta
 
 from odoo import _, api, exceptions, fields, models
 from odoo.addons.base_sparse_field.models.fields import Serialized
-from odoo.osv import expression
-from odoo.tools import config, html_escape
 
 from .. import job_table
 from ..exception import JobError
 from ..fast_paths import sql_store
 from ..fields import JobSerialized
 from ..job import Job
-from ..job_graph import dependency_edges
 from ..job_table import MOSTLY_EMPTY_INDEXED_COLUMNS  # noqa: F401
-from ..lease import held_job_leases
 from ..lifecycle import (
     CANCELLED,
     DONE,
-    ENQUEUED,
     FAILED,
     MANUAL_STATES,
     PENDING,
-    STARTED,
     STATES,
     WAIT_DEPENDENCIES,
 )
 
 _logger = logging.getLogger(__name__)
-
-# (background, border) colors of the nodes of the dependency graph widget
-GRAPH_NODE_COLORS = {
-    DONE: ("#C2FABC", "#4AD63A"),
-    FAILED: ("#FB7E81", "#FA0A10"),
-    STARTED: ("#FFFF00", "#FFA500"),
-}
-GRAPH_NODE_DEFAULT_COLORS = ("#D2E5FF", "#2B7CE9")
 
 
 class QueueJob(models.Model):
@@ -56,8 +41,6 @@ class QueueJob(models.Model):
 
     _removal_interval = 30  # days
     _default_related_action = "related_action_open_record"
-    # number of jobs deleted per channel by one run of the autovacuum
-    _autovacuum_batch_size = 1000
 
     # A unique in-process object: it cannot be sent over RPC, so only code
     # running in the server (Job.store) can create jobs or edit their core data.
@@ -95,9 +78,6 @@ class QueueJob(models.Model):
         string="Record(s)", readonly=True, base_type=models.BaseModel
     )
     dependencies = Serialized(readonly=True)
-    # the field is named "dependency_graph" for the job_directed_graph widget
-    dependency_graph = Serialized(compute="_compute_dependency_graph")
-    graph_jobs_count = fields.Integer(compute="_compute_graph_jobs_count")
     args = JobSerialized(readonly=True, base_type=tuple)
     kwargs = JobSerialized(readonly=True, base_type=dict)
     func_string = fields.Char(string="Task", readonly=True)
@@ -189,53 +169,6 @@ class QueueJob(models.Model):
         for record in self:
             record.record_ids = record.records.ids
 
-    @api.depends("dependencies")
-    def _compute_dependency_graph(self):
-        jobs_by_graph = self._graph_jobs_by_graph_uuid()
-        for record in self:
-            graph_jobs = jobs_by_graph.get(record.graph_uuid)
-            if not record.graph_uuid or not graph_jobs:
-                record.dependency_graph = {}
-                continue
-            edges = dependency_edges(
-                (job.id, job.uuid, job.dependencies) for job in graph_jobs
-            )
-            record.dependency_graph = {
-                "nodes": [
-                    graph_job._dependency_graph_vis_node()
-                    for graph_job in graph_jobs.sorted("id")
-                ],
-                "edges": edges,
-            }
-
-    def _dependency_graph_vis_node(self):
-        """The node of this job for the vis-network graph widget."""
-        color, border = GRAPH_NODE_COLORS.get(self.state, GRAPH_NODE_DEFAULT_COLORS)
-        return {
-            "id": self.id,
-            "title": "<strong>%s</strong><br/>%s"
-            % (html_escape(self.display_name), html_escape(self.func_string or "")),
-            "color": color,
-            "border": border,
-            "shadow": True,
-        }
-
-    def _compute_graph_jobs_count(self):
-        jobs_by_graph = self._graph_jobs_by_graph_uuid()
-        for record in self:
-            record.graph_jobs_count = len(jobs_by_graph.get(record.graph_uuid) or ())
-
-    def _graph_jobs_by_graph_uuid(self):
-        graph_uuids = {uuid for uuid in self.mapped("graph_uuid") if uuid}
-        if not graph_uuids:
-            return {}
-        ids_by_graph = {}
-        for job in self.search([("graph_uuid", "in", list(graph_uuids))]):
-            ids_by_graph.setdefault(job.graph_uuid, []).append(job.id)
-        return {
-            graph_uuid: self.browse(ids) for graph_uuid, ids in ids_by_graph.items()
-        }
-
     @api.model_create_multi
     def create(self, vals_list):
         if self.env.context.get("_job_edit_sentinel") is not self.EDIT_SENTINEL:
@@ -285,22 +218,6 @@ class QueueJob(models.Model):
         action = job.related_action()
         if action is None:
             raise exceptions.UserError(_("No action available for this job"))
-        return action
-
-    def open_graph_jobs(self):
-        """Return action that opens all jobs of the same graph"""
-        self.ensure_one()
-        jobs = self.env["queue.job"].search([("graph_uuid", "=", self.graph_uuid)])
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "queue_job.action_queue_job"
-        )
-        action.update(
-            {
-                "name": _("Jobs for graph %s", self.graph_uuid),
-                "context": {},
-                "domain": [("id", "in", jobs.ids)],
-            }
-        )
         return action
 
     def _change_job_state(self, state, result=None):
@@ -432,87 +349,6 @@ class QueueJob(models.Model):
         :return: domain or False is no action
         """
         return [("state", "=", FAILED)]
-
-    @api.model
-    def autovacuum(self):
-        """Delete the done and cancelled jobs older than their channel's interval.
-
-        Called by the cron ``queue_job.ir_cron_autovacuum_queue_jobs``. Each
-        call deletes at most one batch of jobs per channel, in the caller's
-        transaction (the cron commits it), and re-triggers the cron when a
-        channel has more to delete. A large backlog is thus removed in short
-        transactions that each make progress, without committing from here:
-        a commit in the middle of a method would also commit the caller's
-        work (or a test's), which is not this method's decision to take.
-        """
-        self.check_access_rights("unlink")
-        more_to_delete = False
-        for channel in self.env["queue.job.channel"].search([]):
-            deadline = datetime.now() - timedelta(days=int(channel.removal_interval))
-            jobs = self.search(
-                [
-                    "|",
-                    ("date_done", "<=", deadline),
-                    ("date_cancelled", "<=", deadline),
-                    ("channel", "=", channel.complete_name),
-                ],
-                limit=self._autovacuum_batch_size,
-            )
-            if len(jobs) == self._autovacuum_batch_size:
-                more_to_delete = True
-            jobs.unlink()
-        if more_to_delete:
-            cron = self.env.ref(
-                "queue_job.ir_cron_autovacuum_queue_jobs", raise_if_not_found=False
-            )
-            if cron:
-                cron.sudo()._trigger()
-        return True
-
-    @api.model
-    def requeue_stuck_jobs(self, enqueued_delta=1, started_delta=0):
-        """Fix jobs that are in a bad states
-
-        :param enqueued_delta: minutes after which a job still ``enqueued`` is
-            requeued (0 to disable)
-        :param started_delta: minutes after which a job still ``started`` is
-            requeued (0 to disable, -1 for the real time limit of the
-            workers in minutes, plus one)
-        """
-        self.check_access_rights("write")
-        if started_delta == -1:
-            started_delta = (config["limit_time_real"] // 60) + 1
-        return self._get_stuck_jobs_to_requeue(
-            enqueued_delta=enqueued_delta, started_delta=started_delta
-        ).requeue()
-
-    def _get_stuck_jobs_domain(self, queue_dl, started_dl):
-        """Domain of the jobs enqueued (started) for more than ``queue_dl``
-        (``started_dl``) minutes; a delta of 0 disables its part."""
-        domain = []
-        now = fields.Datetime.now()
-        if queue_dl:
-            queue_dl = now - timedelta(minutes=queue_dl)
-            domain.append([("date_enqueued", "<=", queue_dl), ("state", "=", ENQUEUED)])
-        if started_dl:
-            started_dl = now - timedelta(minutes=started_dl)
-            domain.append([("date_started", "<=", started_dl), ("state", "=", STARTED)])
-        if not domain:
-            raise exceptions.ValidationError(
-                _("If both parameters are 0, ALL jobs will be requeued!")
-            )
-        return expression.OR(domain)
-
-    def _get_stuck_jobs_to_requeue(self, enqueued_delta, started_delta):
-        """The stuck jobs, but the started ones a live worker still runs.
-
-        Those hold their lease (see ``queue_job.lease``): however long they
-        run, requeueing them would only make the runner send them again.
-        """
-        jobs = self.search(self._get_stuck_jobs_domain(enqueued_delta, started_delta))
-        started = jobs.filtered(lambda job: job.state == STARTED)
-        alive = held_job_leases(self.env.cr, started.ids)
-        return jobs.filtered(lambda job: job.id not in alive)
 
     def related_action_open_record(self):
         """Open a form view with the record(s) of the job.
