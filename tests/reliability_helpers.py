@@ -75,19 +75,27 @@ def write_metric(name, line):
     (metrics / ("%s.txt" % name)).write_text(line + "\n")
 
 
-class ReliabilityJobs:
-    """Delays ``test.reliability.job`` jobs on one database, and cleans up."""
+class DatabaseJobs:
+    """Test jobs of the database ``db_name``, named with ``prefix``, delayed
+    in committed transactions and observed directly in the database."""
 
     def __init__(self, db_name, committed_env, prefix):
         self.db_name = db_name
         self.committed_env = committed_env
         self.prefix = prefix
         self.uuids = []
-        self.names = {}  # uuid -> name of the execution rows
-        self._count = 0
 
     def sql(self, query, args=None):
         return sql(self.db_name, query, args)
+
+
+class ReliabilityJobs(DatabaseJobs):
+    """Delays ``test.reliability.job`` jobs on one database, and cleans up."""
+
+    def __init__(self, db_name, committed_env, prefix):
+        super().__init__(db_name, committed_env, prefix)
+        self.names = {}  # uuid -> name of the execution rows
+        self._count = 0
 
     def delay(self, count=1, method="sleep_and_record", duration=0.0, **options):
         """Delay ``count`` jobs in one transaction; return their uuids."""

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg2
 from odoo.addons.queue_job.lease import acquire_job_lease, release_job_lease
+from reliability_helpers import sql
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTIFY_TRIGGER_SQL = REPO_ROOT / "queue_job" / "sql" / "queue_job_notify.sql"
@@ -103,11 +104,7 @@ class FakeQueueJobDatabase:
         self.name = name
 
     def execute(self, query, args=None):
-        with closing(psycopg2.connect(dbname=self.name)) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cr:
-                cr.execute(query, args)
-                return cr.fetchall() if cr.description else None
+        return sql(self.name, query, args)
 
     def add_job(self, channel="root", priority=10, eta_in=None, state="pending"):
         uuid = str(uuid_module.uuid4())

@@ -9,7 +9,7 @@ import os
 import time
 
 import pytest
-from e2e_jobs import DatabaseJobs
+from reliability_helpers import DatabaseJobs
 
 # real Odoo servers: left out by pytest -m "not slow"
 pytestmark = pytest.mark.slow

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_jobs import DatabaseJobs
 from harness.odoo_runtime import REPO_ROOT
 from harness.server import OdooServer
+from reliability_helpers import DatabaseJobs
 
 # real Odoo servers, clusters or browsers: left out by pytest -m "not slow"
 pytestmark = pytest.mark.slow
