@@ -10,6 +10,7 @@ millions, are counted by the ``queue_job_count`` triggers in
 ``sql/queue_job_observability.sql``). All ages are taken on the database's
 clock, which dates the jobs and the heartbeats.
 """
+from .jobrunner.served_database import LEADER
 from .lease import RUNNER_LEADER_KEY, RUNNER_LEADER_NAMESPACE
 from .lifecycle import DONE, ENQUEUED, STARTED, STATES
 
@@ -124,7 +125,7 @@ def runners(cr):
     rows = [dict(zip(RUNNER_COLUMNS, row)) for row in cr.fetchall()]
     for row in rows:
         row["alive"] = row["last_seen_age"] < RUNNER_LIVENESS_SECONDS and (
-            row["role"] != "leader" or row["holds_lock"]
+            row["role"] != LEADER or row["holds_lock"]
         )
     return rows
 
@@ -132,10 +133,15 @@ def runners(cr):
 def leader(runner_rows):
     """The leading runner's row if it holds the lock and looped lately,
     else None."""
-    for row in runner_rows:
-        if row["role"] == "leader" and row["alive"]:
-            return row
-    return None
+    return next(
+        (row for row in runner_rows if row["role"] == LEADER and row["alive"]), None
+    )
+
+
+def last_leader(runner_rows):
+    """The row of the runner that led last, alive or not (rows are latest
+    first), or None."""
+    return next((row for row in runner_rows if row["role"] == LEADER), None)
 
 
 def collect(cr):

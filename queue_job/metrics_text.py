@@ -9,7 +9,8 @@ every state of every channel, 0 included. A capacity without limit is
 """
 import math
 
-from .job_figures import RUNNER_LIVENESS_SECONDS, STATE_NAMES
+from .job_figures import RUNNER_LIVENESS_SECONDS, STATE_NAMES, last_leader
+from .jobrunner.served_database import LEADER
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -126,7 +127,7 @@ def render(db_name, figures):
 
 def _runner_lines(db_name, figures):
     leader = figures["leader"]
-    last = next((r for r in figures["runners"] if r["role"] == "leader"), None)
+    last = last_leader(figures["runners"])
     alive = [row for row in figures["runners"] if row["alive"]]
     lines = _family(
         "queue_job_runner_up",
@@ -167,7 +168,7 @@ def _runner_lines(db_name, figures):
             [
                 ({"db": db_name, "host": row["host"], "pid": row["pid"]}, row[counter])
                 for row in alive
-                if row["role"] == "leader"
+                if row["role"] == LEADER
             ],
         )
     return lines

@@ -130,7 +130,7 @@ class QueueJobMetrics(http.Controller):
             _logger.warning("health check of db %s: %s", db, exc)
             return self._health(503, db, "database error")
         leader = job_figures.leader(runner_rows)
-        last = next((row for row in runner_rows if row["role"] == "leader"), None)
+        last = job_figures.last_leader(runner_rows)
         body = {
             "runner_up": leader is not None,
             "last_loop_age_seconds": last and round(last["last_seen_age"], 3),

@@ -27,6 +27,7 @@ import psycopg2
 
 from . import queries
 from .channels import effective_settings
+from .served_database import LEADER, STANDBY
 
 _logger = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ HEARTBEAT_INTERVAL = 3  # seconds between two writes of a database's row
 # that database), the next attempt waits this long.
 FAILURE_PAUSE = 60
 
-LEADER = "leader"
-STANDBY = "standby"
 COUNTERS = ("dispatched", "rescued", "reset")
 
 

@@ -6,6 +6,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
 
 from .. import job_figures
+from ..jobrunner.served_database import STANDBY
 
 OBSERVABILITY_SQL = (
     Path(__file__).resolve().parent.parent / "sql" / "queue_job_observability.sql"
@@ -41,23 +42,17 @@ class QueueJobOverview(models.AbstractModel):
         self._check_manager()
         figures = job_figures.collect(self.env.cr)
         leader = figures["leader"]
+        last_leader = job_figures.last_leader(figures["runners"])
         return {
             "channels": list(figures["channels"].values()),
             "standbys": [
                 dict(row, channels=None)
                 for row in figures["runners"]
-                if row["alive"] and row["role"] == "standby"
+                if row["alive"] and row["role"] == STANDBY
             ],
             "leader": leader and dict(leader, channels=None),
             "runner_up": leader is not None,
-            "last_leader": next(
-                (
-                    dict(row, channels=None)
-                    for row in figures["runners"]
-                    if row["role"] == "leader"
-                ),
-                None,
-            ),
+            "last_leader": last_leader and dict(last_leader, channels=None),
             "liveness_seconds": job_figures.RUNNER_LIVENESS_SECONDS,
             "recent_minutes": list(job_figures.RECENT_MINUTES),
         }
