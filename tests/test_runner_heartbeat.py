@@ -10,6 +10,11 @@ from odoo.addons.queue_job.jobrunner.heartbeat import (
     RunnerHeartbeat,
     effective_channels,
 )
+from odoo.addons.queue_job.jobrunner.served_database import (
+    LEADER,
+    STANDBY,
+    ServedDatabase,
+)
 from test_runner_loop import RunnerUnderTest, wait_for
 
 HEARTBEAT_ROWS = (
@@ -103,6 +108,12 @@ class _Db:
         self.conn = conn
 
 
+def _served(db_name, role, conn):
+    served = ServedDatabase(db_name)
+    served.role, served.db = role, _Db(conn)
+    return served
+
+
 def test_rows_are_written_at_most_every_interval(fake_db_factory):
     db = fake_db_factory()
     conn = psycopg2.connect(dbname=db.name)
@@ -112,16 +123,16 @@ def test_rows_are_written_at_most_every_interval(fake_db_factory):
     manager = ChannelManager()
     try:
         beat.count(db.name, "dispatched", 2)
-        beat.beat({db.name: _Db(conn)}, {}, manager)
+        beat.beat([_served(db.name, LEADER, conn)], manager)
         beat.count(db.name, "dispatched", 5)
         clock[0] += heartbeat_module.HEARTBEAT_INTERVAL / 2
-        beat.beat({db.name: _Db(conn)}, {}, manager)
+        beat.beat([_served(db.name, LEADER, conn)], manager)
         assert [row[5] for row in _rows(db)] == [2]
         # a change of role is written at once
-        beat.beat({}, {db.name: _Db(conn)}, manager)
+        beat.beat([_served(db.name, STANDBY, conn)], manager)
         assert [row[2:6] for row in _rows(db)] == [("standby", False, None, 7)]
         clock[0] += heartbeat_module.HEARTBEAT_INTERVAL
-        beat.beat({db.name: _Db(conn)}, {}, manager)
+        beat.beat([_served(db.name, LEADER, conn)], manager)
         assert [row[2:4] for row in _rows(db)] == [("leader", True)]
     finally:
         conn.close()
@@ -137,10 +148,10 @@ def test_leader_folds_the_counter_deltas(fake_db_factory):
     conn.autocommit = True
     try:
         beat = RunnerHeartbeat(host="h", pid=4243)
-        beat.beat({}, {db.name: _Db(conn)}, ChannelManager())
+        beat.beat([_served(db.name, STANDBY, conn)], ChannelManager())
         # a standby leaves them to the leader
         assert db.execute("SELECT count(*) FROM queue_job_counter_delta")[0][0] == 2
-        beat.beat({db.name: _Db(conn)}, {}, ChannelManager())
+        beat.beat([_served(db.name, LEADER, conn)], ChannelManager())
     finally:
         conn.close()
     assert db.execute("SELECT count(*) FROM queue_job_counter_delta")[0][0] == 0

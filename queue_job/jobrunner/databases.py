@@ -48,14 +48,6 @@ class ServedDatabasesMixin:
             if served.role == LEADER
         }
 
-    def standing_by(self):
-        """``{name: Database}`` of the databases another runner leads."""
-        return {
-            served.name: served.db
-            for served in self.served.values()
-            if served.role == STANDBY
-        }
-
     def leaders(self):
         return [served for served in self.served.values() if served.role == LEADER]
 

@@ -88,20 +88,23 @@ class RunnerHeartbeat:
     def counters(self, db_name):
         return dict(self._counters.get(db_name) or dict.fromkeys(COUNTERS, 0))
 
-    def beat(self, leading, standing_by, channel_manager, now=None):
-        """Write the row of each database due: ``leading`` and
-        ``standing_by`` map database names to their ``QueueJobDatabase``."""
+    def beat(self, served, channel_manager, now=None):
+        """Write the row of each database due, leading or standing by:
+        ``served`` holds the runner's ``ServedDatabase`` objects (a name, a
+        role, a ``QueueJobDatabase``); the others are not written."""
         now = self._clock() if now is None else now
-        for role, databases in ((LEADER, leading), (STANDBY, standing_by)):
-            for db_name, db in list(databases.items()):
-                written_role, next_write = self._written.get(db_name, (None, 0.0))
-                if role == written_role and now < next_write:
-                    continue
-                channels = None
-                if role == LEADER:
-                    channels = effective_channels(channel_manager, db_name)
-                pause = self._write(db_name, db.conn, role, channels)
-                self._written[db_name] = (role, now + pause)
+        for database in served:
+            role = database.role
+            if role != LEADER and role != STANDBY:
+                continue
+            written_role, next_write = self._written.get(database.name, (None, 0.0))
+            if role == written_role and now < next_write:
+                continue
+            channels = None
+            if role == LEADER:
+                channels = effective_channels(channel_manager, database.name)
+            pause = self._write(database.name, database.db.conn, role, channels)
+            self._written[database.name] = (role, now + pause)
 
     def _write(self, db_name, conn, role, channels):
         """Write one row; return the seconds until the next write."""

@@ -224,9 +224,7 @@ class QueueJobRunner(
             self.run_maintenance(now)
             self.probe_databases(now)
             self.run_jobs()
-            self.heartbeat.beat(
-                self.db_by_name, self.standing_by(), self.channel_manager
-            )
+            self.heartbeat.beat(self.served.values(), self.channel_manager)
         except Exception:
             self._recover()
 
